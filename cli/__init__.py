@@ -1,0 +1,1 @@
+"""The ``uniflow`` command and its terminal rendering; installed as ``uniflow.cli``."""

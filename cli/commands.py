@@ -1,0 +1,268 @@
+"""What each ``uniflow`` command does: parse, call the core or the server, render.
+
+Kept apart from ``main.py`` so that ``uniflow --version`` and ``--help`` import
+none of it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from uniflow import config, parameters, projects
+from uniflow.cli import daemon_control, render
+from uniflow.cli.render import Output
+from uniflow.cli.session import call, open_session
+from uniflow.cli.status import ExitCode
+from uniflow.client import FINISHED, Client
+from uniflow.errors import (
+    APIError,
+    AuthenticationError,
+    DaemonNotRunning,
+    FieldError,
+    ParameterError,
+    PipelineNotFound,
+    TokenError,
+    UniFlowError,
+)
+from uniflow.tokens import Role
+
+
+def exit_code(exc: UniFlowError) -> ExitCode:
+    """Return the exit code for an error that reached the command line."""
+    if isinstance(exc, DaemonNotRunning):
+        return ExitCode.DAEMON_UNREACHABLE
+    if isinstance(exc, AuthenticationError):
+        return ExitCode.NOT_AUTHENTICATED
+    if isinstance(exc, ParameterError | TokenError):
+        return ExitCode.USAGE
+    if isinstance(exc, APIError):
+        if exc.status == 401:
+            return ExitCode.NOT_AUTHENTICATED
+        if exc.status in (400, 409, 413, 415, 422):
+            return ExitCode.USAGE
+    return ExitCode.FAILURE
+
+
+# Runs
+
+
+def run(
+    out: Console,
+    err: Console,
+    pipeline: str,
+    texts: list[str],
+    project: str | None,
+    wait: bool,
+    output: Output,
+) -> int:
+    """Trigger a run, optionally wait for it, and return the exit code."""
+    pairs = [_split_param(text) for text in texts]
+    session = open_session(err)
+
+    def trigger(client: Client) -> dict[str, Any]:
+        name = project or _register_current_project(client)
+        described = {p["name"]: p for p in client.list_pipelines(project=name)}
+        if pipeline not in described:
+            raise PipelineNotFound(pipeline, project=name, available=sorted(described))
+        schema = described[pipeline]["parameters"]
+        values = _parse_params(schema, pairs, pipeline)
+        return client.trigger_run(pipeline, values, project=name)
+
+    started = call(session, err, trigger)
+    if not wait:
+        if output is Output.JSON:
+            render.print_json(out, started)
+        else:
+            out.print(started["run_id"])
+        return ExitCode.OK
+
+    err.print(
+        f"Run {started['run_id']} of {pipeline!r} queued in project "
+        f"{started['project']!r}; waiting for it to finish."
+    )
+    with session.client() as client:
+        finished = _wait(client, started["run_id"])
+    if output is Output.JSON:
+        render.print_json(out, finished)
+    else:
+        render.run_details(out, finished)
+    return ExitCode.OK if finished["status"] == "success" else ExitCode.FAILURE
+
+
+def _wait(client: Client, run_id: str) -> dict[str, Any]:
+    delay = 0.1
+    while True:
+        run = client.get_run(run_id)
+        if run["status"] in FINISHED:
+            return run
+        time.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+
+
+def _split_param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ParameterError(
+            [FieldError(text, "write parameters as name=value, e.g. -p epochs=50")]
+        )
+    return name.strip(), value
+
+
+def _parse_params(
+    schema: dict[str, Any], pairs: list[tuple[str, str]], pipeline: str
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    problems: list[FieldError] = []
+    for name, text in pairs:
+        try:
+            values[name] = parameters.parse_text(schema, name, text)
+        except ParameterError as exc:
+            problems.extend(exc.errors)
+    if problems:
+        raise ParameterError(problems, pipeline=pipeline)
+    # Check here too, so a bad value is refused before anything is sent; the
+    # daemon fills in the defaults.
+    parameters.resolve(schema, values, pipeline=pipeline)
+    return values
+
+
+def _register_current_project(client: Client) -> str:
+    project = projects.find(Path.cwd())
+    if project is None:
+        return projects.DEFAULT_PROJECT
+    known = {p["name"]: p["path"] for p in client.list_projects()}
+    if known.get(project.name) != str(project.root):
+        client.register_project(project.name, str(project.root))
+    return project.name
+
+
+def runs_list(
+    out: Console,
+    err: Console,
+    pipeline: str | None,
+    status: str | None,
+    limit: int,
+    output: Output,
+) -> None:
+    """Print runs, newest first."""
+    session = open_session(err)
+    found = call(
+        session,
+        err,
+        lambda c: c.list_runs(pipeline_name=pipeline, status=status, limit=limit),
+    )
+    if output is Output.JSON:
+        render.print_json(out, found)
+    elif not found:
+        err.print("No runs yet; start one with `uniflow run PIPELINE`.")
+    else:
+        out.print(render.runs_table(found))
+
+
+def runs_show(out: Console, err: Console, run_id: str, output: Output) -> None:
+    """Print one run."""
+    session = open_session(err)
+    found = call(session, err, lambda c: c.get_run(run_id))
+    if output is Output.JSON:
+        render.print_json(out, found)
+    else:
+        render.run_details(out, found)
+
+
+# Tokens
+
+
+def token_create(
+    out: Console, err: Console, name: str, role: Role, output: Output
+) -> None:
+    """Create a token and print its secret once."""
+    session = open_session(err)
+    created = call(session, err, lambda c: c.create_token(name, role.value))
+    if output is Output.JSON:
+        keys = ("token_id", "name", "role", "created_at", "secret")
+        render.print_json(out, {k: created[k] for k in keys})
+        return
+
+    err.print(
+        f"Created token {created['name']!r} ({created['token_id']}, role "
+        f"{created['role']}). Copy the secret now: it will not be shown again."
+    )
+    out.print(created["secret"], soft_wrap=True)
+
+
+def token_list(out: Console, err: Console, output: Output) -> None:
+    """Print every token without secrets."""
+    session = open_session(err)
+    found = call(session, err, lambda c: c.list_tokens())
+    if output is Output.JSON:
+        render.print_json(out, found)
+    else:
+        out.print(render.tokens_table(found))
+
+
+def token_revoke(out: Console, err: Console, token_id: str) -> None:
+    """Revoke a token."""
+    session = open_session(err)
+    token = call(session, err, lambda c: c.revoke_token(token_id))
+    out.print(f"Revoked token {token['name']!r} ({token['token_id']}).")
+
+
+# Daemon
+
+
+def daemon_start(out: Console, host: str | None, port: int | None) -> None:
+    """Start the daemon in the background unless one runs."""
+    settings = config.load()
+    state, started = daemon_control.start(
+        host or settings.host, settings.port if port is None else port
+    )
+    if started:
+        out.print(f"UniFlow daemon started at {state.url} (pid {state.pid}).")
+    else:
+        out.print(f"A UniFlow daemon already runs at {state.url} (pid {state.pid}).")
+    project = projects.find(Path.cwd())
+    if project is not None:
+        session = open_session(out, start=False)
+        call(session, out, _register_current_project)
+        out.print(f"Project {project.name!r} registered from {project.root}.")
+
+
+def daemon_stop(out: Console) -> None:
+    """Stop the background daemon."""
+    state = daemon_control.stop()
+    if state is None:
+        out.print("No UniFlow daemon is running.")
+    else:
+        out.print(f"Stopped the UniFlow daemon (pid {state.pid}).")
+
+
+def daemon_status(out: Console) -> int:
+    """Print the daemon's state; return 0 when it answers."""
+    state = daemon_control.current()
+    if state is None:
+        out.print(
+            "No UniFlow daemon is running; start one with `uniflow daemon start`."
+        )
+        return ExitCode.DAEMON_UNREACHABLE
+    if not daemon_control.healthy(state.url):
+        out.print(f"The daemon (pid {state.pid}) does not answer at {state.url}.")
+        return ExitCode.DAEMON_UNREACHABLE
+    out.print(
+        f"UniFlow daemon running at {state.url} (pid {state.pid}, "
+        f"since {state.started_at})."
+    )
+    return ExitCode.OK
+
+
+def daemon_run(host: str | None, port: int | None) -> int:
+    """Serve in the foreground."""
+    from uniflow.daemon.server import main
+
+    settings = config.load()
+    argv = ["--host", host or settings.host]
+    argv += ["--port", str(settings.port if port is None else port)]
+    return main(argv)

@@ -1,0 +1,138 @@
+"""Starting, finding and stopping the local daemon from the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from uniflow import paths
+from uniflow.daemon.server import DaemonState, clear_state, client_url, read_state
+from uniflow.errors import DaemonError
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 20.0
+_POLL = 0.05
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    """Whether a UniFlow daemon answers its health check at ``url``."""
+    import httpx
+
+    try:
+        answer = httpx.get(f"{url}/healthz", timeout=timeout)
+        return answer.status_code == 200 and answer.json().get("service") == "uniflow"
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+def current() -> DaemonState | None:
+    """Return the local daemon's record when its process lives; drop a stale one."""
+    state = read_state()
+    if state is None:
+        return None
+    if not state.alive():
+        clear_state(state.pid)
+        return None
+    return state
+
+
+def running_url() -> str | None:
+    """Return the URL of a local daemon that answers, or None."""
+    state = current()
+    return state.url if state and healthy(state.url) else None
+
+
+def start(host: str, port: int) -> tuple[DaemonState, bool]:
+    """Start the local daemon in the background unless one already answers.
+
+    Returns:
+        The daemon's record, and whether it was already running.
+
+    Raises:
+        DaemonError: The daemon exited or did not answer in time; the message
+            carries the end of its log.
+    """
+    state = current()
+    if state is not None and healthy(state.url):
+        return state, False
+
+    log = paths.daemon_log()
+    env = {k: v for k, v in os.environ.items() if k != "UNIFLOW_TOKEN"}
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uniflow.daemon",
+                "--host",
+                host,
+                "--port",
+                str(port),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DaemonError(
+                f"The daemon could not start on {client_url(host, port)}: "
+                f"{_log_tail()} (log: {log}). If the port is taken, pick another "
+                "with --port."
+            )
+        state = read_state()
+        if state is not None and state.pid == process.pid and healthy(state.url):
+            return state, True
+        time.sleep(_POLL)
+
+    process.terminate()
+    raise DaemonError(
+        f"The daemon did not answer within {START_TIMEOUT:.0f} s; see its log: {log}."
+    )
+
+
+def stop() -> DaemonState | None:
+    """Stop the local daemon and wait for it to exit.
+
+    Returns:
+        The stopped daemon's record, or None when none was running.
+
+    Raises:
+        DaemonError: It did not exit in time.
+    """
+    state = current()
+    if state is None:
+        return None
+    try:
+        os.kill(state.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        clear_state(state.pid)
+        return state
+
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        if not state.alive():
+            clear_state(state.pid)
+            return state
+        time.sleep(_POLL)
+    raise DaemonError(
+        f"The daemon (pid {state.pid}) did not stop within {STOP_TIMEOUT:.0f} s; "
+        f"stop it with `kill {state.pid}`."
+    )
+
+
+def _log_tail() -> str:
+    try:
+        lines = paths.daemon_log().read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "no log"
+    tail = [line for line in lines.strip().splitlines() if line.strip()][-1:]
+    return tail[0] if tail else "no log"

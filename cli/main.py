@@ -1,0 +1,236 @@
+"""The ``uniflow`` command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from uniflow.cli.render import Output
+from uniflow.cli.status import ExitCode
+from uniflow.tokens import Role
+
+app = typer.Typer(
+    help="Run pipelines and watch them from the terminal, scripts and CI.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+runs_app = typer.Typer(help="List and show runs.", no_args_is_help=True)
+token_app = typer.Typer(
+    help="Create, list and revoke API tokens.", no_args_is_help=True
+)
+daemon_app = typer.Typer(
+    help="Start, stop and inspect the local daemon.", no_args_is_help=True
+)
+app.add_typer(runs_app, name="runs")
+app.add_typer(token_app, name="token")
+app.add_typer(daemon_app, name="daemon")
+
+# Piped output is read by people too (through less or grep): give tables room
+# rather than folding them at 80 columns.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False)
+
+OutputOption = Annotated[
+    Output, typer.Option("--output", "-o", help="table for people, json for scripts.")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from uniflow import __version__
+
+        out.print(f"uniflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of errors.")
+    ] = False,
+) -> None:
+    """UniFlow runs pipelines through a local daemon."""
+    if debug:
+        os.environ["UNIFLOW_DEBUG"] = "1"
+
+
+@app.command()
+def run(
+    pipeline: Annotated[str, typer.Argument(help="The pipeline to run.")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="A parameter as name=value; repeatable."),
+    ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option(help="The project; by default the one of the current folder."),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the outcome; exit 1 if it failed.")
+    ] = False,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Run a pipeline through the daemon, starting the daemon if needed.
+
+    Example: uniflow run training_pipeline -p epochs=50 --wait
+    """
+    from uniflow.cli import commands
+
+    code = commands.run(out, err, pipeline, param or [], project, wait, output)
+    raise typer.Exit(code)
+
+
+@runs_app.command("list")
+def runs_list(
+    pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this status: queued, running, success, failed, cancelled."
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="At most this many.")
+    ] = 20,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """List runs, newest first.
+
+    Example: uniflow runs list --status failed --limit 5
+    """
+    from uniflow.cli import commands
+
+    commands.runs_list(out, err, pipeline, status, limit, output)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Show a run with its parameters, outcome and steps.
+
+    Example: uniflow runs show run_3f9c2a7b10de1234
+    """
+    from uniflow.cli import commands
+
+    commands.runs_show(out, err, run_id, output)
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="A name that says who uses the token.")],
+    role: Annotated[Role, typer.Option(help="What the token may do.")],
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Create a token and print its secret, shown this once.
+
+    Example: uniflow token create --name ci --role operator
+    """
+    from uniflow.cli import commands
+
+    commands.token_create(out, err, name, role, output)
+
+
+@token_app.command("list")
+def token_list(output: OutputOption = Output.TABLE) -> None:
+    """List tokens with their role and state; secrets are never shown."""
+    from uniflow.cli import commands
+
+    commands.token_list(out, err, output)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Option("--token-id", help="The token's id.")],
+) -> None:
+    """Revoke a token at once; its next request is refused.
+
+    Example: uniflow token revoke --token-id tok_5d41402abc4b
+    """
+    from uniflow.cli import commands
+
+    commands.token_revoke(out, err, token_id)
+
+
+HostOption = Annotated[
+    str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+]
+PortOption = Annotated[
+    int | None, typer.Option(min=0, max=65535, help="Port (default 8080; 0 = any).")
+]
+
+
+@daemon_app.command("start")
+def daemon_start(host: HostOption = None, port: PortOption = None) -> None:
+    """Start the daemon in the background and wait until it answers."""
+    from uniflow.cli import commands
+
+    commands.daemon_start(out, host, port)
+
+
+@daemon_app.command("stop")
+def daemon_stop() -> None:
+    """Stop the background daemon."""
+    from uniflow.cli import commands
+
+    commands.daemon_stop(out)
+
+
+@daemon_app.command("status")
+def daemon_status() -> None:
+    """Say whether the daemon runs, where, and since when."""
+    from uniflow.cli import commands
+
+    raise typer.Exit(commands.daemon_status(out))
+
+
+@daemon_app.command("run")
+def daemon_run(host: HostOption = None, port: PortOption = None) -> None:
+    """Run the daemon in the foreground until Ctrl-C."""
+    from uniflow.cli import commands
+
+    raise typer.Exit(commands.daemon_run(host, port))
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run the command line and turn errors into messages and exit codes."""
+    import click
+
+    from uniflow.errors import UniFlowError
+
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err.print("Interrupted.")
+        sys.exit(ExitCode.INTERRUPTED)
+    except UniFlowError as exc:
+        if os.environ.get("UNIFLOW_DEBUG"):
+            raise
+        from uniflow.cli.commands import exit_code
+
+        err.print(f"[red]Error:[/] {exc}", highlight=False)
+        sys.exit(exit_code(exc))
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+if __name__ == "__main__":
+    main()

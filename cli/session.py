@@ -1,0 +1,114 @@
+"""Which server the CLI talks to, and with which token.
+
+The server is ``$UNIFLOW_URL`` when set, else the local daemon, started when
+none answers. The token is ``$UNIFLOW_TOKEN``, else the one kept for that
+server's URL in the OS keyring. Against the local daemon, a CLI without a token
+provisions an admin token for itself through the local store, which only the
+user can open; never over HTTP, since any web page can reach 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from rich.console import Console
+
+from uniflow import config, credentials, paths, tokens
+from uniflow.cli import daemon_control
+from uniflow.client import Client
+from uniflow.errors import APIError, AuthenticationError, DaemonNotRunning
+from uniflow.tokens import Role
+
+URL_ENV = "UNIFLOW_URL"
+T = TypeVar("T")
+
+
+@dataclass
+class Session:
+    """A server, a token for it, and whether the CLI may provision its own."""
+
+    url: str
+    local: bool
+    credential: credentials.Credential | None
+
+    def client(self) -> Client:
+        """Return a client for the server with the session's token."""
+        return Client(self.url, self.credential.secret if self.credential else None)
+
+
+def open_session(errors: Console, *, start: bool = True) -> Session:
+    """Find the server, starting the local daemon when allowed, and the token.
+
+    Raises:
+        DaemonNotRunning: No daemon answers and ``start`` is off.
+        AuthenticationError: A remote server and no token for it.
+    """
+    remote = os.environ.get(URL_ENV)
+    if remote:
+        url = remote.rstrip("/")
+        credential = credentials.get(url)
+        if credential is None:
+            raise AuthenticationError(
+                f"No token for {url}; set UNIFLOW_TOKEN to a token of that server."
+            )
+        return Session(url, local=False, credential=credential)
+
+    url = daemon_control.running_url()
+    if url is None:
+        settings = config.load()
+        if not start:
+            raise DaemonNotRunning(
+                daemon_control.client_url(settings.host, settings.port)
+            )
+        state, _ = daemon_control.start(settings.host, settings.port)
+        errors.print(f"Started the UniFlow daemon at {state.url}.")
+        url = state.url
+
+    session = Session(url, local=True, credential=credentials.get(url))
+    if session.credential is None:
+        provision(session, errors)
+    return session
+
+
+def provision(session: Session, errors: Console) -> None:
+    """Create an admin token for this CLI in the local store and keep it."""
+    from uniflow.store import SQLiteStore
+
+    store = SQLiteStore(paths.database())
+    name = f"cli {getpass.getuser()}@{socket.gethostname()}"
+    for token in store.tokens():
+        # An earlier CLI token whose secret is gone is of no use to anyone.
+        if token.name == name and token.state == "active":
+            tokens.revoke(store, token.token_id)
+    _, secret = tokens.issue(store, name, Role.ADMIN)
+    stored = credentials.store(session.url, secret)
+    if stored.fallback:
+        errors.print(
+            f"[yellow]No OS keyring works here; the CLI's token is kept in "
+            f"{stored.location}, readable by you only.[/]"
+        )
+    session.credential = credentials.Credential(secret, stored.location)
+
+
+def call(session: Session, errors: Console, action: Callable[[Client], T]) -> T:
+    """Run ``action`` with a client; against the local daemon, recover once from a
+    token the store no longer knows (for example after the data folder was reset).
+    """
+    with session.client() as client:
+        try:
+            return action(client)
+        except APIError as exc:
+            from_env = session.credential and session.credential.source.startswith(
+                "environment"
+            )
+            if exc.status != 401 or not session.local or from_env:
+                raise
+
+    provision(session, errors)
+    with session.client() as client:
+        return action(client)

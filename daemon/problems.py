@@ -1,0 +1,91 @@
+"""The one error shape of the daemon: RFC 9457 ``application/problem+json``.
+
+Every error answer, from a handler, from request validation or from Flask
+itself, is built by :func:`problem`, so clients parse one shape::
+
+    {"type": "urn:uniflow:problem:validation", "title": "Unprocessable Content",
+     "status": 422, "detail": "...", "errors": [{"field": ..., "location": ...,
+     "message": ...}]}
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from flask import Response
+
+from uniflow import errors
+
+MEDIA_TYPE = "application/problem+json"
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    kind: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """Return an error answer in the daemon's one error shape.
+
+    Args:
+        status: The HTTP status.
+        detail: What went wrong and what to change, for a person.
+        kind: A short slug naming the problem; ``about:blank`` when not given.
+        headers: Extra headers, such as ``WWW-Authenticate``.
+        **extra: More members of the body, such as ``errors``.
+    """
+    body = {
+        "type": f"urn:uniflow:problem:{kind}" if kind else "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    response = Response(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype=MEDIA_TYPE
+    )
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def unauthorized(detail: str) -> Response:
+    """Return a 401 answer that asks for a bearer token."""
+    return problem(
+        401,
+        detail,
+        kind="unauthenticated",
+        headers={"WWW-Authenticate": 'Bearer realm="uniflow"'},
+    )
+
+
+def from_error(exc: errors.UniFlowError) -> Response:
+    """Return the answer for an error the core raised on purpose."""
+    match exc:
+        case errors.ParameterError():
+            fields = [
+                {"field": e.field, "location": "body.parameters", "message": e.message}
+                for e in exc.errors
+            ]
+            return problem(422, str(exc), kind="invalid-parameters", errors=fields)
+        case errors.PipelineNotFound():
+            return problem(
+                404, str(exc), kind="pipeline-not-found", pipelines=exc.available
+            )
+        case errors.RunNotFound():
+            return problem(404, str(exc), kind="run-not-found")
+        case errors.TokenError():
+            return problem(exc.status, str(exc), kind="token")
+        case errors.ProjectError():
+            return problem(404, str(exc), kind="project-not-found")
+        case errors.AuthenticationError():
+            return unauthorized(str(exc))
+        case errors.PermissionDenied():
+            return problem(403, str(exc), kind="forbidden")
+        case errors.ConfigError() | errors.PipelineError():
+            return problem(422, str(exc), kind="project-broken")
+    return problem(400, str(exc), kind="bad-request")

@@ -1,0 +1,181 @@
+"""Starting and stopping the daemon's server, and the file that says where it is."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from uniflow import paths
+from uniflow.config import DEFAULT_HOST, DEFAULT_PORT
+from uniflow.runs import timestamp
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DaemonState:
+    """What a running daemon records about itself in the data folder."""
+
+    pid: int
+    url: str
+    started_at: str
+
+    def alive(self) -> bool:
+        """Whether the recorded process still exists."""
+        return pid_alive(self.pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_state() -> DaemonState | None:
+    """Return the recorded daemon, or None when there is no readable record."""
+    try:
+        data = json.loads(paths.daemon_state().read_text(encoding="utf-8"))
+        return DaemonState(int(data["pid"]), str(data["url"]), str(data["started_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def clear_state(pid: int | None = None) -> None:
+    """Remove the record, only if it is still ``pid``'s when one is given."""
+    state = read_state()
+    if pid is None or state is None or state.pid == pid:
+        paths.daemon_state().unlink(missing_ok=True)
+
+
+def _write_state(state: DaemonState) -> None:
+    target = paths.daemon_state()
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".daemon-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(state.__dict__, f)
+    os.replace(tmp, target)
+
+
+def client_url(host: str, port: int) -> str:
+    """Return the URL a client on this machine uses for a daemon bound to host."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address or ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any) -> None:
+    """Serve the API in this process until SIGTERM or SIGINT.
+
+    Args:
+        host: The address to listen on; loopback unless told otherwise.
+        port: The port; 0 picks a free one, recorded in the state file.
+        **options: Passed to waitress, such as ``threads``.
+    """
+    import waitress
+
+    from uniflow.catalog import Catalog
+    from uniflow.daemon.app import create_app
+    from uniflow.daemon.supervisor import LocalExecutor, Supervisor
+    from uniflow.store import SQLiteStore
+
+    _configure_logging()
+    if not is_loopback(host):
+        logger.warning(
+            "Listening on %s: other machines can reach the API; only tokens "
+            "protect it.",
+            host,
+        )
+
+    store = SQLiteStore(paths.database())
+    supervisor = Supervisor(store, LocalExecutor())
+    app = create_app(store, supervisor, Catalog())
+    server = waitress.create_server(
+        app,
+        host=host,
+        port=port,
+        threads=options.pop("threads", 8),
+        clear_untrusted_proxy_headers=True,
+        **options,
+    )
+    url = client_url(host, int(server.effective_port))
+    state = DaemonState(os.getpid(), url, timestamp())
+
+    signal.signal(signal.SIGTERM, _raise_stop)
+    supervisor.start()
+    _write_state(state)
+    logger.info("UniFlow daemon %d listening on %s", state.pid, url)
+    try:
+        server.run()
+    except (_Stop, KeyboardInterrupt):
+        logger.info("Stopping the daemon")
+    finally:
+        clear_state(state.pid)
+        server.close()
+        supervisor.stop()
+        logger.info("Daemon stopped")
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the daemon in the foreground: ``python -m uniflow.daemon``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m uniflow.daemon")
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    args = parser.parse_args(argv)
+    try:
+        serve(args.host, args.port)
+    except OSError as exc:
+        logger.error("Cannot listen on %s:%s: %s", args.host, args.port, exc)
+        return 1
+    return 0
+
+
+def log_path() -> Path:
+    """Return the log file of a daemon started in the background."""
+    return paths.daemon_log()

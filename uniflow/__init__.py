@@ -1,0 +1,35 @@
+"""UniFlow: run parameterised pipelines from the terminal, scripts and CI.
+
+Glossary, one word per concept everywhere (classes, CLI flags, JSON keys, logs):
+
+- *project*: a folder with a ``uniflow.toml`` that names it and says where its
+  pipelines are.
+- *pipeline*: what to run; a function marked with :func:`pipeline`, whose
+  parameters come from its signature.
+- *step*: a function marked with :func:`step`; each call inside a run is
+  recorded.
+- *run*: one execution of a pipeline with resolved parameters.
+- *daemon*: the local Flask service that serves the API and executes runs.
+- *token*: a named credential with a role, sent as ``Authorization: Bearer``.
+- *role*: what a token may do: ``viewer``, ``operator`` or ``admin``.
+
+This package is the core: it never prints to a terminal and knows nothing of
+Flask. ``uniflow.cli`` and ``uniflow.daemon`` are the adapters over it.
+"""
+
+from __future__ import annotations
+
+from uniflow._context import run_folder
+from uniflow.client import Client
+from uniflow.pipelines import Pipeline, pipeline, step
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Client",
+    "Pipeline",
+    "__version__",
+    "pipeline",
+    "run_folder",
+    "step",
+]

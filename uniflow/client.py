@@ -1,0 +1,187 @@
+"""The HTTP client of a UniFlow server, used by the CLI, the TUI and scripts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from uniflow.errors import APIError, DaemonNotRunning, UniFlowError
+
+if TYPE_CHECKING:
+    import httpx
+
+API = "/api/v1"
+FINISHED = frozenset({"success", "failed", "cancelled"})
+
+
+class Client:
+    """Talks to one UniFlow server with one token.
+
+    Args:
+        url: The server's address, such as ``http://127.0.0.1:8080``.
+        token: The token's secret, sent as ``Authorization: Bearer``.
+        timeout: Seconds to wait for each answer.
+    """
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0):
+        import httpx
+
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._http.close()
+
+    def health(self) -> dict[str, Any]:
+        """Return the server's health answer; needs no token."""
+        return self._request("GET", "/healthz")  # type: ignore[no-any-return]
+
+    # Runs
+
+    def trigger_run(
+        self,
+        pipeline_name: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        project: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a run and return it as the server recorded it (``queued``)."""
+        body: dict[str, Any] = {
+            "pipeline_name": pipeline_name,
+            "parameters": parameters or {},
+        }
+        if project is not None:
+            body["project"] = project
+        return self._request("POST", f"{API}/runs", json=body)  # type: ignore[no-any-return]
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """Return one run with its steps."""
+        return self._request("GET", f"{API}/runs/{_segment(run_id)}")  # type: ignore[no-any-return]
+
+    def list_runs(
+        self,
+        *,
+        pipeline_name: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Return runs, newest first."""
+        params = {
+            k: v
+            for k, v in {
+                "pipeline_name": pipeline_name,
+                "status": status,
+                "limit": limit,
+            }.items()
+            if v is not None
+        }
+        answer = self._request("GET", f"{API}/runs", params=params)
+        return answer["runs"]  # type: ignore[no-any-return]
+
+    def wait_for_run(
+        self, run_id: str, *, timeout: float | None = None, interval: float = 0.5
+    ) -> dict[str, Any]:
+        """Poll a run until it finishes and return it.
+
+        Raises:
+            TimeoutError: The run has not finished after ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = self.get_run(run_id)
+            if run["status"] in FINISHED:
+                return run
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Run {run_id} has not finished after {timeout} s.")
+            time.sleep(interval)
+
+    # Pipelines and projects
+
+    def list_pipelines(self, *, project: str | None = None) -> list[dict[str, Any]]:
+        """Return the pipelines of a project (or of every project)."""
+        params = {"project": project} if project else {}
+        answer = self._request("GET", f"{API}/pipelines", params=params)
+        return answer["pipelines"]  # type: ignore[no-any-return]
+
+    def register_project(self, name: str, path: str) -> dict[str, Any]:
+        """Register a project folder on the server under ``name``."""
+        body = {"name": name, "path": path}
+        return self._request("POST", f"{API}/projects", json=body)  # type: ignore[no-any-return]
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        """Return the registered projects."""
+        return self._request("GET", f"{API}/projects")["projects"]  # type: ignore[no-any-return]
+
+    # Tokens
+
+    def create_token(self, name: str, role: str) -> dict[str, Any]:
+        """Create a token; the answer holds its secret, shown this once."""
+        body = {"name": name, "role": role}
+        return self._request("POST", f"{API}/tokens", json=body)  # type: ignore[no-any-return]
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        """Return every token, without secrets."""
+        return self._request("GET", f"{API}/tokens")["tokens"]  # type: ignore[no-any-return]
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        """Revoke a token at once."""
+        path = f"{API}/tokens/{_segment(token_id)}/revoke"
+        return self._request("POST", path)  # type: ignore[no-any-return]
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise DaemonNotRunning(self.url) from None
+        except httpx.TimeoutException:
+            raise UniFlowError(
+                f"{self.url} did not answer {method} {path} in time; "
+                "check that the daemon is healthy with `uniflow daemon status`."
+            ) from None
+        if response.is_error:
+            raise _api_error(response)
+        return response.json()
+
+
+def _segment(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _api_error(response: httpx.Response) -> APIError:
+    body: dict[str, Any] = {}
+    try:
+        answer = response.json()
+        if isinstance(answer, dict):
+            body = answer
+    except ValueError:
+        pass
+    detail = body.get("detail") or response.text[:200]
+    title = body.get("title") or response.reason_phrase
+    return APIError(
+        response.status_code,
+        str(title),
+        str(detail),
+        url=str(response.request.url),
+        body=body,
+    )
+
+
+def field_errors(error: APIError) -> Iterable[tuple[str, str]]:
+    """Return the ``(field, message)`` pairs of a 422 answer."""
+    items = error.body.get("errors")
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            yield str(item.get("field", "")), str(item.get("message", ""))

@@ -1,0 +1,151 @@
+"""The exceptions UniFlow raises.
+
+Every error UniFlow raises on purpose derives from :class:`UniFlowError`, so a
+caller can catch them all at once; each family below carries the data that
+explains it (a path, a field, a status) besides its message::
+
+    UniFlowError
+    ├── ConfigError              a uniflow.toml or config file is wrong
+    ├── ProjectError             a project is unknown or cannot be registered
+    ├── PipelineError
+    │   ├── PipelineNotFound     no pipeline of that name in the project
+    │   └── ParameterError       parameters do not match the pipeline's signature
+    ├── RunNotFound
+    ├── TokenError               a token request is invalid (name, role, id)
+    ├── AuthenticationError      no valid credential (HTTP 401)
+    ├── PermissionDenied         the credential's role is too weak (HTTP 403)
+    ├── CredentialError          the credential store failed or timed out
+    ├── DaemonError
+    │   └── DaemonNotRunning     nothing answers at the daemon's address
+    └── APIError                 any other error answer from a UniFlow server
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class UniFlowError(Exception):
+    """Base class of every error UniFlow raises on purpose."""
+
+
+class ConfigError(UniFlowError):
+    """A configuration file is missing, unreadable or invalid."""
+
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class ProjectError(UniFlowError):
+    """A project is unknown, or cannot be registered as asked."""
+
+    def __init__(self, message: str, *, project: str | None = None) -> None:
+        super().__init__(message)
+        self.project = project
+
+
+class PipelineError(UniFlowError):
+    """A pipeline cannot be found, described or run."""
+
+
+class PipelineNotFound(PipelineError):
+    """The project has no pipeline of the requested name."""
+
+    def __init__(self, name: str, *, project: str, available: list[str]) -> None:
+        known = ", ".join(repr(n) for n in available) or "none"
+        super().__init__(
+            f"Project {project!r} has no pipeline {name!r}; its pipelines: {known}."
+        )
+        self.name = name
+        self.project = project
+        self.available = available
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One parameter that failed validation."""
+
+    field: str
+    """The parameter's name (empty when the problem is the whole object)."""
+    message: str
+    """What is wrong and what the parameter expects."""
+
+
+class ParameterError(PipelineError):
+    """A run's parameters do not match the pipeline's signature."""
+
+    def __init__(self, errors: list[FieldError], *, pipeline: str = "") -> None:
+        parts = "; ".join(
+            f"{e.field}: {e.message}" if e.field else e.message for e in errors
+        )
+        prefix = f"Invalid parameters for {pipeline!r}" if pipeline else "Invalid"
+        super().__init__(f"{prefix}: {parts}.")
+        self.errors = errors
+        self.pipeline = pipeline
+
+
+class RunNotFound(UniFlowError):
+    """No run has the requested id."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"No run {run_id!r}; `uniflow runs list` shows the runs that exist."
+        )
+        self.run_id = run_id
+
+
+class TokenError(UniFlowError):
+    """A token cannot be created, found or revoked as asked."""
+
+    def __init__(self, message: str, *, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthenticationError(UniFlowError):
+    """The request carries no valid credential."""
+
+
+class PermissionDenied(UniFlowError):
+    """The credential is valid but its role does not allow the action."""
+
+
+class CredentialError(UniFlowError):
+    """The credential store (OS keyring or fallback file) failed."""
+
+
+class DaemonError(UniFlowError):
+    """The daemon cannot be started, stopped or reached."""
+
+
+class DaemonNotRunning(DaemonError):
+    """Nothing answers at the daemon's address."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(
+            f"No UniFlow daemon answers at {url}; "
+            "start one with `uniflow daemon start`."
+        )
+        self.url = url
+
+
+class APIError(UniFlowError):
+    """A UniFlow server answered with an error status."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        url: str,
+        body: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(detail or f"{status} {title} for {url}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.url = url
+        self.body = body or {}

@@ -1,0 +1,140 @@
+"""Checking a run's parameters against a pipeline's parameter schema.
+
+The schema is the JSON Schema that the pipeline's signature gives (see
+:meth:`uniflow.pipelines.Pipeline.parameters_schema`). Checking happens where the
+pipeline's code is not loaded, in the daemon and the CLI, so it works from the
+schema alone.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from uniflow.errors import FieldError, ParameterError
+
+_EXPECTS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "an object",
+    "null": "null",
+}
+
+
+def resolve(
+    schema: dict[str, Any], values: dict[str, Any], *, pipeline: str = ""
+) -> dict[str, Any]:
+    """Return ``values`` checked against ``schema``, with defaults filled in.
+
+    A JSON boolean is never taken for a number, and an integer parameter
+    refuses any float (2.5 and 2.0 alike); an integer is fine where a float is
+    declared.
+
+    Raises:
+        ParameterError: Naming each unknown, missing or ill-typed parameter.
+    """
+    validator = _validator(schema)
+    errors = [
+        problem
+        for error in sorted(validator.iter_errors(values), key=lambda e: e.path)
+        for problem in _field_errors(error, schema)
+    ]
+    if errors:
+        raise ParameterError(errors, pipeline=pipeline)
+
+    resolved = {
+        name: prop["default"]
+        for name, prop in schema.get("properties", {}).items()
+        if "default" in prop
+    }
+    resolved.update(values)
+    return resolved
+
+
+def parse_text(schema: dict[str, Any], name: str, text: str) -> Any:
+    """Convert a ``name=value`` text from the command line to the declared type.
+
+    Raises:
+        ParameterError: The pipeline has no such parameter, or the text is not
+            of its type.
+    """
+    properties = schema.get("properties", {})
+    if name not in properties:
+        known = ", ".join(properties) or "none"
+        message = f"unknown parameter; the pipeline's parameters: {known}"
+        raise ParameterError([FieldError(name, message)])
+
+    types = _types(properties[name])
+    for kind in ("integer", "number", "boolean", "null"):
+        if kind in types:
+            try:
+                value = json.loads(text)
+            except ValueError:
+                continue
+            if _is_instance(kind, value):
+                return value
+    if "string" in types:
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        expects = " or ".join(_EXPECTS.get(t, t) for t in types) or "a JSON value"
+        raise ParameterError(
+            [FieldError(name, f"expects {expects}, got {text!r}")]
+        ) from None
+
+
+def _types(prop: dict[str, Any]) -> list[str]:
+    if "type" in prop:
+        kind = prop["type"]
+        return list(kind) if isinstance(kind, list) else [kind]
+    found: list[str] = []
+    for option in prop.get("anyOf", []):
+        found.extend(_types(option))
+    return found
+
+
+def _is_instance(kind: str, value: Any) -> bool:
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    return value is None
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    from jsonschema import Draft202012Validator, validators
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: _is_instance("integer", value)
+    )
+    cls = validators.extend(Draft202012Validator, type_checker=checker)
+    return cls(schema)
+
+
+def _field_errors(error: Any, schema: dict[str, Any]) -> list[FieldError]:
+    path = ".".join(str(p) for p in error.absolute_path)
+    declared = schema.get("properties", {})
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        return [FieldError(missing, "is required and has no default")]
+    if error.validator == "additionalProperties":
+        known = ", ".join(declared) or "none"
+        return [
+            FieldError(name, f"unknown parameter; the pipeline's parameters: {known}")
+            for name in sorted(set(error.instance) - set(declared))
+        ]
+    if error.validator == "type":
+        value = error.validator_value
+        kinds: list[str] = value if isinstance(value, list) else [value]
+        expects = " or ".join(_EXPECTS.get(k, k) for k in kinds)
+        got = json.dumps(error.instance, ensure_ascii=False)
+        if len(got) > 60:
+            got = got[:57] + "..."
+        return [FieldError(path, f"expects {expects}, got {got}")]
+    return [FieldError(path, error.message)]

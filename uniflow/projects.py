@@ -1,0 +1,116 @@
+"""Projects: folders with a ``uniflow.toml`` that say where their pipelines are.
+
+A minimal ``uniflow.toml``::
+
+    [project]
+    name = "default"            # optional; "default" when not set
+    pipelines = ["pipelines"]   # files or folders of .py modules, relative to it
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from uniflow.errors import ConfigError
+
+CONFIG_NAME = "uniflow.toml"
+DEFAULT_PROJECT = "default"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project folder and what its ``uniflow.toml`` says."""
+
+    name: str
+    root: Path
+    pipelines: tuple[str, ...]
+    """Files or folders, relative to ``root``, whose modules hold pipelines."""
+
+    def module_files(self) -> list[Path]:
+        """Return every Python file that may define pipelines, in a stable order."""
+        files: list[Path] = []
+        for entry in self.pipelines:
+            path = self.root / entry
+            if path.is_dir():
+                files.extend(
+                    p
+                    for p in sorted(path.rglob("*.py"))
+                    if "__pycache__" not in p.parts
+                )
+            elif path.suffix == ".py" and path.is_file():
+                files.append(path)
+            else:
+                raise ConfigError(
+                    f"{CONFIG_NAME} names pipelines {entry!r}, but {path} is neither "
+                    "a .py file nor a folder; fix the 'pipelines' list.",
+                    path=self.root / CONFIG_NAME,
+                )
+        return files
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` when it is a valid project name.
+
+    Raises:
+        ConfigError: The name is empty, too long or has other characters than
+            letters, digits, ``_``, ``.`` and ``-``.
+    """
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"Invalid project name {name!r}; use 1 to 64 letters, digits, '_', '.' "
+            "or '-', starting with a letter or digit."
+        )
+    return name
+
+
+def load(root: Path) -> Project:
+    """Read the project whose ``uniflow.toml`` is in ``root``.
+
+    Raises:
+        ConfigError: The file is missing, is not valid TOML, or has wrong values.
+    """
+    root = root.resolve()
+    path = root / CONFIG_NAME
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"No {CONFIG_NAME} in {root}; a project folder needs one.", path=path
+        ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}.", path=path) from None
+
+    section = data.get("project", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"[project] in {path} must be a table.", path=path)
+
+    name = section.get("name", DEFAULT_PROJECT)
+    if not isinstance(name, str):
+        raise ConfigError(f"project.name in {path} must be a string.", path=path)
+
+    pipelines = section.get("pipelines", ["pipelines"])
+    if isinstance(pipelines, str):
+        pipelines = [pipelines]
+    if not isinstance(pipelines, list) or not all(
+        isinstance(p, str) for p in pipelines
+    ):
+        raise ConfigError(
+            f"project.pipelines in {path} must be a list of paths, "
+            'for example ["pipelines"].',
+            path=path,
+        )
+
+    return Project(name=validate_name(name), root=root, pipelines=tuple(pipelines))
+
+
+def find(start: Path) -> Project | None:
+    """Return the project whose folder holds ``start``, or None outside any project."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return load(folder)
+    return None

@@ -1,0 +1,148 @@
+"""The runner: the child process that loads a project and runs one pipeline.
+
+The daemon starts it as ``python -m uniflow.runner`` in the project's folder and
+never imports a project's code itself. Two modes:
+
+- ``python -m uniflow.runner`` reads a run's spec as JSON on stdin, runs the
+  pipeline, reports events as JSON lines on the file descriptor named by
+  ``UNIFLOW_EVENTS_FD`` and exits 0 on success, 1 when the pipeline fails.
+- ``python -m uniflow.runner --describe`` prints the project's pipelines and
+  their parameter schemas as JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from uniflow import _context, projects
+from uniflow.errors import ConfigError, PipelineError, PipelineNotFound
+from uniflow.pipelines import Pipeline
+
+EVENTS_FD_ENV = "UNIFLOW_EVENTS_FD"
+
+
+def discover(project: projects.Project) -> dict[str, Pipeline]:
+    """Import a project's modules and return its pipelines by name.
+
+    Raises:
+        PipelineError: A module fails to import, or two pipelines share a name.
+    """
+    root = str(project.root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+    found: dict[str, Pipeline] = {}
+    for path in project.module_files():
+        relative = path.relative_to(project.root).with_suffix("")
+        name = ".".join(relative.parts)
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:
+            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            raise PipelineError(
+                f"Importing {path.relative_to(project.root)} failed: {detail}"
+            ) from exc
+
+        for value in vars(module).values():
+            if not isinstance(value, Pipeline):
+                continue
+            other = found.get(value.name)
+            if other is not None and other is not value:
+                raise PipelineError(
+                    f"Two pipelines are named {value.name!r} in project "
+                    f"{project.name!r}; give one another name with "
+                    "@pipeline(name=...)."
+                )
+            found[value.name] = value
+    return found
+
+
+def describe(root: Path) -> dict[str, Any]:
+    """Return the project in ``root`` and its pipelines as JSON data."""
+    project = projects.load(root)
+    found = discover(project)
+    return {
+        "project": project.name,
+        "pipelines": [found[name].describe() for name in sorted(found)],
+    }
+
+
+def execute(spec: dict[str, Any], events: Any) -> int:
+    """Run the pipeline a spec names; return the process's exit code."""
+    reporter = _context.install(events, Path(spec["run_folder"]))
+    try:
+        project = projects.load(Path(spec["project_root"]))
+        found = discover(project)
+        target = found.get(spec["pipeline_name"])
+        if target is None:
+            raise PipelineNotFound(
+                spec["pipeline_name"], project=project.name, available=sorted(found)
+            )
+
+        model = target.parameters_model()
+        arguments = model.model_validate(spec["parameters"])
+        result = target.func(
+            **{name: getattr(arguments, name) for name in model.model_fields}
+        )
+    except BaseException as exc:
+        traceback.print_exc()
+        line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        reporter.emit("run_failed", error=line)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+    reporter.emit("run_succeeded", result=_json_or_none(result))
+    return 0
+
+
+def _json_or_none(value: Any) -> Any:
+    # A result that is not JSON data (a model, a frame) is not recorded.
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the mode that ``argv`` asks for."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--describe"]:
+        return _describe_main(Path(argv[1]) if len(argv) > 1 else Path.cwd())
+
+    spec = json.loads(sys.stdin.read())
+    fd = int(os.environ[EVENTS_FD_ENV])
+    # Processes the pipeline starts must not hold the pipe open, or the daemon
+    # would wait for them too before it sees the run end.
+    os.set_inheritable(fd, False)
+    with os.fdopen(fd, "w", encoding="utf-8") as events:
+        return execute(spec, events)
+
+
+def _describe_main(root: Path) -> int:
+    # A pipeline module may print while it is imported; keep stdout for the JSON.
+    out = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        result: dict[str, Any] = describe(root)
+        code = 0
+    except (ConfigError, PipelineError) as exc:
+        result = {"error": str(exc)}
+        code = 1
+    finally:
+        sys.stdout = out
+    json.dump(result, out, ensure_ascii=False)
+    out.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

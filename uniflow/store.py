@@ -1,0 +1,385 @@
+"""The store: tokens, projects, runs and their steps.
+
+:class:`Store` is the interface the daemon and the CLI use; :class:`SQLiteStore`
+keeps everything in one SQLite file in WAL mode, so the daemon's threads and a
+CLI process can use it at the same time. The schema carries a version
+(``PRAGMA user_version``) and grows only through the migrations below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from uniflow.errors import TokenError
+from uniflow.runs import Run, RunStatus, StepRecord
+from uniflow.tokens import Role, Token
+
+# Each entry moves the schema one version up; never edit one that has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE tokens (
+        token_id     TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        role         TEXT NOT NULL,
+        secret_hash  TEXT NOT NULL UNIQUE,
+        created_at   TEXT NOT NULL,
+        last_used_at TEXT,
+        revoked_at   TEXT
+    );
+    CREATE UNIQUE INDEX tokens_active_name ON tokens(name) WHERE revoked_at IS NULL;
+
+    CREATE TABLE projects (
+        name          TEXT PRIMARY KEY,
+        path          TEXT NOT NULL,
+        registered_at TEXT NOT NULL
+    );
+
+    CREATE TABLE runs (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id        TEXT NOT NULL UNIQUE,
+        pipeline_name TEXT NOT NULL,
+        project       TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        parameters    TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        started_at    TEXT,
+        finished_at   TEXT,
+        exit_code     INTEGER,
+        error         TEXT,
+        result        TEXT,
+        pid           INTEGER
+    );
+    CREATE INDEX runs_by_pipeline ON runs(pipeline_name, seq);
+    CREATE INDEX runs_by_status ON runs(status, seq);
+
+    CREATE TABLE steps (
+        run_id      TEXT NOT NULL REFERENCES runs(run_id),
+        idx         INTEGER NOT NULL,
+        name        TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        started_at  TEXT,
+        finished_at TEXT,
+        duration    REAL,
+        error       TEXT,
+        PRIMARY KEY (run_id, idx)
+    );
+    """,
+)
+
+_RUN_FIELDS = frozenset(
+    {"status", "started_at", "finished_at", "exit_code", "error", "result", "pid"}
+)
+
+
+class Store(Protocol):
+    """What UniFlow needs from a store; SQLite today, a shared server later."""
+
+    def add_token(self, token: Token, secret_hash: str) -> None: ...
+    def token(self, token_id: str) -> Token | None: ...
+    def token_by_hash(self, secret_hash: str) -> Token | None: ...
+    def tokens(self) -> list[Token]: ...
+    def revoke_token(self, token_id: str, at: str) -> Token | None: ...
+    def touch_token(self, token_id: str, at: str) -> None: ...
+
+    def put_project(self, name: str, path: str, at: str) -> None: ...
+    def project_path(self, name: str) -> str | None: ...
+    def projects(self) -> dict[str, str]: ...
+
+    def add_run(self, run: Run) -> None: ...
+    def run(self, run_id: str) -> Run | None: ...
+    def runs(
+        self,
+        *,
+        pipeline_name: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 50,
+    ) -> list[Run]: ...
+    def update_run(self, run_id: str, **fields: Any) -> None: ...
+    def run_ids_in(self, status: RunStatus) -> list[str]: ...
+    def save_step(self, run_id: str, step: StepRecord) -> None: ...
+
+
+class SQLiteStore:
+    """A :class:`Store` in one SQLite file, one connection per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            # Create the file readable by its owner only, before SQLite opens it.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._migrate()
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    def schema_version(self) -> int:
+        """Return the schema version of the open file."""
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # Tokens
+
+    def add_token(self, token: Token, secret_hash: str) -> None:
+        """Insert a token; its name must not belong to another active token."""
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO tokens (token_id, name, role, secret_hash, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        token.token_id,
+                        token.name,
+                        token.role.value,
+                        secret_hash,
+                        token.created_at,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            raise TokenError(
+                f"An active token is already named {token.name!r}; choose another "
+                "name or revoke that token first.",
+                status=409,
+            ) from None
+
+    def token(self, token_id: str) -> Token | None:
+        """Return the token with this id, or None."""
+        row = self._db.execute(
+            "SELECT * FROM tokens WHERE token_id = ?", (token_id,)
+        ).fetchone()
+        return _token(row) if row else None
+
+    def token_by_hash(self, secret_hash: str) -> Token | None:
+        """Return the token whose secret has this hash, or None."""
+        row = self._db.execute(
+            "SELECT * FROM tokens WHERE secret_hash = ?", (secret_hash,)
+        ).fetchone()
+        return _token(row) if row else None
+
+    def tokens(self) -> list[Token]:
+        """Return every token, oldest first."""
+        rows = self._db.execute("SELECT * FROM tokens ORDER BY created_at, rowid")
+        return [_token(row) for row in rows]
+
+    def revoke_token(self, token_id: str, at: str) -> Token | None:
+        """Revoke a token; return it, or None when no token has that id."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE tokens SET revoked_at = ? "
+                "WHERE token_id = ? AND revoked_at IS NULL",
+                (at, token_id),
+            )
+        return self.token(token_id)
+
+    def touch_token(self, token_id: str, at: str) -> None:
+        """Record when a token was last used."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE tokens SET last_used_at = ? WHERE token_id = ?", (at, token_id)
+            )
+
+    # Projects
+
+    def put_project(self, name: str, path: str, at: str) -> None:
+        """Register a project folder under ``name``, replacing an earlier path."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO projects (name, path, registered_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET path = excluded.path, "
+                "registered_at = excluded.registered_at",
+                (name, path, at),
+            )
+
+    def project_path(self, name: str) -> str | None:
+        """Return the folder registered under ``name``, or None."""
+        row = self._db.execute(
+            "SELECT path FROM projects WHERE name = ?", (name,)
+        ).fetchone()
+        return str(row["path"]) if row else None
+
+    def projects(self) -> dict[str, str]:
+        """Return every registered project's folder by name."""
+        rows = self._db.execute("SELECT name, path FROM projects ORDER BY name")
+        return {row["name"]: row["path"] for row in rows}
+
+    # Runs
+
+    def add_run(self, run: Run) -> None:
+        """Insert a new run."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, pipeline_name, project, status, parameters,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    run.run_id,
+                    run.pipeline_name,
+                    run.project,
+                    run.status.value,
+                    json.dumps(run.parameters, ensure_ascii=False),
+                    run.created_at,
+                ),
+            )
+
+    def run(self, run_id: str) -> Run | None:
+        """Return the run with this id and its steps, or None."""
+        db = self._db
+        row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        steps = db.execute(
+            "SELECT * FROM steps WHERE run_id = ? ORDER BY idx", (run_id,)
+        ).fetchall()
+        return _run(row, steps)
+
+    def runs(
+        self,
+        *,
+        pipeline_name: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 50,
+    ) -> list[Run]:
+        """Return runs, newest first, optionally filtered; steps are left out."""
+        where, args = [], []
+        if pipeline_name is not None:
+            where.append("pipeline_name = ?")
+            args.append(pipeline_name)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status.value)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._db.execute(
+            f"SELECT * FROM runs {clause} ORDER BY seq DESC LIMIT ?", (*args, limit)
+        )
+        return [_run(row, []) for row in rows]
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Change some of a run's fields (status, times, exit code, error, pid)."""
+        unknown = set(fields) - _RUN_FIELDS
+        if unknown:
+            raise ValueError(f"Not run fields: {sorted(unknown)}")
+        values = {k: _column(k, v) for k, v in fields.items()}
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self._transaction() as db:
+            db.execute(
+                f"UPDATE runs SET {assignments} WHERE run_id = ?",
+                (*values.values(), run_id),
+            )
+
+    def run_ids_in(self, status: RunStatus) -> list[str]:
+        """Return the ids of the runs in ``status``, oldest first."""
+        rows = self._db.execute(
+            "SELECT run_id FROM runs WHERE status = ? ORDER BY seq", (status.value,)
+        )
+        return [row["run_id"] for row in rows]
+
+    def save_step(self, run_id: str, step: StepRecord) -> None:
+        """Insert or update one step call of a run."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO steps (run_id, idx, name, state, started_at, finished_at,"
+                " duration, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(run_id, idx) DO UPDATE SET state = excluded.state, "
+                "finished_at = excluded.finished_at, duration = excluded.duration, "
+                "error = excluded.error",
+                (
+                    run_id,
+                    step.index,
+                    step.name,
+                    step.state,
+                    step.started_at,
+                    step.finished_at,
+                    step.duration,
+                    step.error,
+                ),
+            )
+
+
+def _column(name: str, value: Any) -> Any:
+    if isinstance(value, RunStatus):
+        return value.value
+    if name == "result":
+        return None if value is None else json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _token(row: sqlite3.Row) -> Token:
+    return Token(
+        token_id=row["token_id"],
+        name=row["name"],
+        role=Role(row["role"]),
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def _run(row: sqlite3.Row, steps: list[sqlite3.Row]) -> Run:
+    return Run(
+        run_id=row["run_id"],
+        pipeline_name=row["pipeline_name"],
+        project=row["project"],
+        parameters=json.loads(row["parameters"]),
+        status=RunStatus(row["status"]),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        exit_code=row["exit_code"],
+        error=row["error"],
+        result=None if row["result"] is None else json.loads(row["result"]),
+        pid=row["pid"],
+        steps=[
+            StepRecord(
+                index=s["idx"],
+                name=s["name"],
+                state=s["state"],
+                started_at=s["started_at"],
+                finished_at=s["finished_at"],
+                duration=s["duration"],
+                error=s["error"],
+            )
+            for s in steps
+        ],
+    )
