@@ -9,6 +9,7 @@ import sys
 import time
 
 from uniflow import paths
+from uniflow.cli.locks import exclusive
 from uniflow.daemon.server import DaemonState, clear_state, client_url, read_state
 from uniflow.errors import DaemonError
 
@@ -55,10 +56,14 @@ def start(host: str, port: int) -> tuple[DaemonState, bool]:
         DaemonError: The daemon exited or did not answer in time; the message
             carries the end of its log.
     """
-    state = current()
-    if state is not None and healthy(state.url):
-        return state, False
+    with exclusive("daemon"):
+        state = current()
+        if state is not None and healthy(state.url):
+            return state, False
+        return _spawn(host, port), True
 
+
+def _spawn(host: str, port: int) -> DaemonState:
     log = paths.daemon_log()
     env = {k: v for k, v in os.environ.items() if k != "UNIFLOW_TOKEN"}
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -90,7 +95,7 @@ def start(host: str, port: int) -> tuple[DaemonState, bool]:
             )
         state = read_state()
         if state is not None and state.pid == process.pid and healthy(state.url):
-            return state, True
+            return state
         time.sleep(_POLL)
 
     process.terminate()

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from uniflow import config, credentials, paths, tokens
 from uniflow.cli import daemon_control
+from uniflow.cli.locks import exclusive
 from uniflow.client import Client
 from uniflow.errors import APIError, AuthenticationError, DaemonNotRunning
 from uniflow.tokens import Role
@@ -65,8 +66,9 @@ def open_session(errors: Console, *, start: bool = True) -> Session:
             raise DaemonNotRunning(
                 daemon_control.client_url(settings.host, settings.port)
             )
-        state, _ = daemon_control.start(settings.host, settings.port)
-        errors.print(f"Started the UniFlow daemon at {state.url}.")
+        state, started = daemon_control.start(settings.host, settings.port)
+        if started:
+            errors.print(f"Started the UniFlow daemon at {state.url}.")
         url = state.url
 
     session = Session(url, local=True, credential=credentials.get(url))
@@ -79,20 +81,31 @@ def provision(session: Session, errors: Console) -> None:
     """Create an admin token for this CLI in the local store and keep it."""
     from uniflow.store import SQLiteStore
 
-    store = SQLiteStore(paths.database())
-    name = f"cli {getpass.getuser()}@{socket.gethostname()}"
-    for token in store.tokens():
-        # An earlier CLI token whose secret is gone is of no use to anyone.
-        if token.name == name and token.state == "active":
-            tokens.revoke(store, token.token_id)
-    _, secret = tokens.issue(store, name, Role.ADMIN)
-    stored = credentials.store(session.url, secret)
+    with exclusive("provision"):
+        # Another CLI process may have provisioned while this one waited.
+        known = credentials.get(session.url)
+        if known is not None and known.secret != _secret(session):
+            session.credential = known
+            return
+
+        store = SQLiteStore(paths.database())
+        name = f"cli {getpass.getuser()}@{socket.gethostname()}"
+        for token in store.tokens():
+            # An earlier CLI token whose secret is gone is of no use to anyone.
+            if token.name == name and token.state == "active":
+                tokens.revoke(store, token.token_id)
+        _, secret = tokens.issue(store, name, Role.ADMIN)
+        stored = credentials.store(session.url, secret)
     if stored.fallback:
         errors.print(
             f"[yellow]No OS keyring works here; the CLI's token is kept in "
             f"{stored.location}, readable by you only.[/]"
         )
     session.credential = credentials.Credential(secret, stored.location)
+
+
+def _secret(session: Session) -> str | None:
+    return session.credential.secret if session.credential else None
 
 
 def call(session: Session, errors: Console, action: Callable[[Client], T]) -> T:

@@ -364,3 +364,47 @@ def example_project(
     with daemon.client() as client:
         client.register_project("default", str(project))
     return project
+
+
+@pytest.fixture
+def spawn_daemon(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Any]:
+    """Return ``start(home=None)``, which starts a daemon of the test's own.
+
+    Every daemon started this way is stopped when the test ends.
+    """
+    started: list[RunningDaemon] = []
+
+    def start(home: Path | None = None) -> RunningDaemon:
+        running = start_daemon(home or tmp_path_factory.mktemp("own-daemon"))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+def fixture_project(tmp_path: Path) -> Path:
+    """A fresh copy of the test project (``testproj``)."""
+    return copy_project(FIXTURE_PROJECT, tmp_path / "testproj")
+
+
+def wait_until(condition: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``condition()`` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(name="wait_until")
+def wait_until_fixture() -> Any:
+    """The :func:`wait_until` helper, for test modules (which cannot import here)."""
+    return wait_until

@@ -78,13 +78,18 @@ def parse_text(schema: dict[str, Any], name: str, text: str) -> Any:
                 return value
     if "string" in types:
         return text
+    expects = " or ".join(_EXPECTS.get(t, t) for t in types) or "a JSON value"
+    refused = ParameterError([FieldError(name, f"expects {expects}, got {text!r}")])
+    if types and not {"array", "object"} & set(types):
+        raise refused
+    # Lists and objects are written as JSON; an untyped parameter takes JSON
+    # when the text is JSON, else the text itself.
     try:
         return json.loads(text)
     except ValueError:
-        expects = " or ".join(_EXPECTS.get(t, t) for t in types) or "a JSON value"
-        raise ParameterError(
-            [FieldError(name, f"expects {expects}, got {text!r}")]
-        ) from None
+        if types:
+            raise refused from None
+        return text
 
 
 def _types(prop: dict[str, Any]) -> list[str]:

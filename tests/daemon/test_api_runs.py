@@ -23,6 +23,12 @@ RUN_FIELDS = {
     "steps",
 }
 
+# The reference page's curl example's -d text, byte for byte: no "project" member.
+CURL_BODY = """{
+    "pipeline_name": "training_pipeline",
+    "parameters": {"epochs": 50}
+  }"""
+
 
 def trigger(client, pipeline, parameters=None, project="testproj"):
     body = {"pipeline_name": pipeline, "project": project}
@@ -218,11 +224,9 @@ def test_twenty_triggers_at_once_succeed(daemon, operator_secret, wait_run):
 def test_readme_curl_body_trains_model(
     daemon, example_project, operator_secret, wait_run
 ):
-    # The reference page's curl example, byte for byte: no "project" member.
-    body = '{\n    "pipeline_name": "training_pipeline",\n    "parameters": {"epochs": 50}\n  }'
     answer = httpx.post(
         f"{daemon.url}/api/v1/runs",
-        content=body.encode(),
+        content=CURL_BODY.encode(),
         headers={
             "Authorization": f"Bearer {operator_secret}",
             "Content-Type": "application/json",

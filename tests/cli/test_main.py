@@ -1,0 +1,33 @@
+"""``uniflow --version`` and ``--help``: they answer without a daemon."""
+
+from __future__ import annotations
+
+import re
+
+from uniflow import __version__
+
+
+def test_version_prints_the_version(cli):
+    done = cli("--version")
+
+    assert done.code == 0, done
+    assert done.out.strip() == f"uniflow {__version__}"
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", __version__)
+
+
+def test_help_lists_every_command(cli):
+    done = cli("--help")
+
+    assert done.code == 0, done
+    assert "Usage: uniflow" in done.out
+    for command in ("run", "runs", "token", "daemon"):
+        assert re.search(rf"^\W*{command}\s", done.out, re.M), command
+    assert "Traceback" not in done.err
+
+
+def test_help_needs_no_daemon(cli):
+    cli("--help")
+    cli("run", "--help")
+
+    assert not (cli.home / "daemon.json").exists()
+    assert not (cli.home / "uniflow.db").exists()

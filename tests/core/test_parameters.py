@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import pytest
+
+from uniflow.errors import ParameterError
+from uniflow.parameters import parse_text, resolve
+from uniflow.pipelines import pipeline
+
+
+@pipeline
+def train(
+    epochs: int, learning_rate: float = 0.01, verbose: bool = False, tag: str = "x"
+) -> None:
+    """Train something."""
+
+
+SCHEMA = train.parameters_schema()
+
+
+def fields(exc: pytest.ExceptionInfo[ParameterError]) -> dict[str, str]:
+    return {e.field: e.message for e in exc.value.errors}
+
+
+def test_defaults_fill_missing_values():
+    assert resolve(SCHEMA, {"epochs": 3}) == {
+        "epochs": 3,
+        "learning_rate": 0.01,
+        "verbose": False,
+        "tag": "x",
+    }
+
+
+def test_int_is_accepted_for_a_float():
+    assert resolve(SCHEMA, {"epochs": 1, "learning_rate": 1})["learning_rate"] == 1
+
+
+@pytest.mark.parametrize("value", ["ten", 2.5, 2.0, True, None, [1]])
+def test_bad_integer_names_the_field(value):
+    with pytest.raises(ParameterError) as exc:
+        resolve(SCHEMA, {"epochs": value})
+    assert "integer" in fields(exc)["epochs"]
+
+
+def test_boolean_is_not_a_number():
+    with pytest.raises(ParameterError) as exc:
+        resolve(SCHEMA, {"epochs": 1, "learning_rate": True})
+    assert "number" in fields(exc)["learning_rate"]
+
+
+def test_each_problem_is_reported_at_once():
+    with pytest.raises(ParameterError) as exc:
+        resolve(SCHEMA, {"learning_rate": "fast", "colour": 1, "size": 2})
+    found = fields(exc)
+    assert set(found) == {"epochs", "learning_rate", "colour", "size"}
+    assert "required" in found["epochs"]
+    assert "unknown parameter" in found["colour"]
+    assert "epochs" in found["colour"]  # lists the parameters that exist
+
+
+def test_non_ascii_text_passes_through():
+    text = "Zoë 東京 🚀"
+    assert resolve(SCHEMA, {"epochs": 1, "tag": text})["tag"] == text
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "value"),
+    [
+        ("epochs", "50", 50),
+        ("learning_rate", "0.5", 0.5),
+        ("learning_rate", "3", 3),
+        ("verbose", "true", True),
+        ("tag", "50", "50"),
+        ("tag", "Zoë", "Zoë"),
+    ],
+)
+def test_text_converts_to_declared_type(name, text, value):
+    converted = parse_text(SCHEMA, name, text)
+    assert converted == value
+    assert type(converted) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("epochs", "ten"), ("epochs", "2.5"), ("verbose", "yes"), ("nope", "1")],
+)
+def test_bad_text_is_refused(name, text):
+    with pytest.raises(ParameterError) as exc:
+        parse_text(SCHEMA, name, text)
+    assert name in fields(exc)
+
+
+def test_schema_comes_from_the_signature():
+    assert SCHEMA["required"] == ["epochs"]
+    assert SCHEMA["additionalProperties"] is False
+    props = SCHEMA["properties"]
+    assert props["epochs"]["type"] == "integer"
+    assert props["learning_rate"] == {
+        "default": 0.01,
+        "title": "Learning Rate",
+        "type": "number",
+    }
+    assert train.description == "Train something."

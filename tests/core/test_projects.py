@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from uniflow import projects
+from uniflow.catalog import Catalog
+from uniflow.errors import ConfigError, PipelineError, PipelineNotFound
+
+
+def make_project(root, toml='[project]\nname = "demo"\n', **modules):
+    (root / "pipelines").mkdir(parents=True)
+    (root / "uniflow.toml").write_text(toml)
+    for name, text in modules.items():
+        (root / "pipelines" / f"{name}.py").write_text(text)
+    return root
+
+
+PIPELINE = """
+from uniflow import pipeline
+
+print("imported!")
+
+@pipeline
+def hello(name: str = "world") -> str:
+    '''Say hello.'''
+    return name
+"""
+
+
+def test_find_walks_up_to_the_project(tmp_path):
+    root = make_project(tmp_path / "p", a=PIPELINE)
+    found = projects.find(root / "pipelines")
+    assert found is not None and found.name == "demo" and found.root == root
+    assert projects.find(tmp_path) is None
+
+
+def test_name_defaults_to_default(tmp_path):
+    root = make_project(tmp_path / "p", toml="")
+    assert projects.load(root).name == "default"
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        "[project\n",
+        '[project]\nname = ""\n',
+        '[project]\nname = "a b"\n',
+        "[project]\nname = 3\n",
+        "[project]\npipelines = 3\n",
+    ],
+)
+def test_bad_config_is_refused(tmp_path, toml):
+    root = make_project(tmp_path / "p", toml=toml)
+    with pytest.raises(ConfigError):
+        projects.load(root)
+
+
+def test_missing_config_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="uniflow.toml"):
+        projects.load(tmp_path)
+
+
+def test_describe_runs_in_a_child(tmp_path):
+    root = make_project(tmp_path / "p", a=PIPELINE)
+    described = Catalog().describe(root)
+    assert described.project == "demo"
+    assert described.pipeline("hello")["description"] == "Say hello."
+    assert "hello" not in sys.modules  # the code was never imported here
+    with pytest.raises(PipelineNotFound, match="'hello'"):
+        described.pipeline("nope")
+
+
+def test_describe_is_cached_until_a_change(tmp_path):
+    root = make_project(tmp_path / "p", a=PIPELINE)
+    catalog = Catalog()
+    first = catalog.describe(root)
+    assert catalog.describe(root) is first
+    (root / "pipelines" / "b.py").write_text(PIPELINE.replace("hello", "bye"))
+    assert set(catalog.describe(root).pipelines) == {"hello", "bye"}
+
+
+def test_broken_module_is_a_clear_error(tmp_path):
+    root = make_project(tmp_path / "p", a="import nonexistent_module_xyz\n")
+    with pytest.raises(PipelineError, match="nonexistent_module_xyz"):
+        Catalog().describe(root)
+
+
+def test_describe_output_is_json_only(tmp_path):
+    root = make_project(tmp_path / "p", a=PIPELINE)
+    done = subprocess.run(
+        [sys.executable, "-m", "uniflow.runner", "--describe", str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout)["pipelines"][0]["name"] == "hello"
+    assert "imported!" in done.stderr

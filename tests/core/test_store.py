@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import sqlite3
+import stat
+
+import pytest
+
+from uniflow import tokens
+from uniflow.errors import AuthenticationError, TokenError
+from uniflow.runs import Run, RunStatus, StepRecord
+from uniflow.store import MIGRATIONS, SQLiteStore
+
+
+@pytest.fixture
+def store(tmp_path):
+    return SQLiteStore(tmp_path / "uniflow.db")
+
+
+def test_new_store_is_at_latest_schema(store, tmp_path):
+    assert store.schema_version() == len(MIGRATIONS)
+    mode = stat.S_IMODE((tmp_path / "uniflow.db").stat().st_mode)
+    assert mode == 0o600
+    with sqlite3.connect(tmp_path / "uniflow.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_reopening_keeps_the_data(store, tmp_path):
+    token, _ = tokens.issue(store, "ci", "viewer")
+    again = SQLiteStore(tmp_path / "uniflow.db")
+    assert again.token(token.token_id) == token
+
+
+def test_store_keeps_only_secret_hash(store, tmp_path):
+    _, secret = tokens.issue(store, "ci", "admin")
+    store.close()
+    for path in tmp_path.iterdir():
+        assert secret.encode() not in path.read_bytes()
+    assert tokens.authenticate(store, secret).name == "ci"
+
+
+def test_revoked_token_is_refused(store):
+    token, secret = tokens.issue(store, "ci", "operator")
+    tokens.revoke(store, token.token_id)
+    with pytest.raises(AuthenticationError, match="revoked"):
+        tokens.authenticate(store, secret)
+
+
+def test_duplicate_active_name_refused(store):
+    tokens.issue(store, "ci", "operator")
+    with pytest.raises(TokenError) as exc:
+        tokens.issue(store, "ci", "viewer")
+    assert exc.value.status == 409
+
+
+def test_name_of_revoked_token_is_free(store):
+    token, _ = tokens.issue(store, "ci", "operator")
+    tokens.revoke(store, token.token_id)
+    assert tokens.issue(store, "ci", "operator")[0].name == "ci"
+
+
+@pytest.mark.parametrize(
+    ("name", "role"), [("", "admin"), ("  ", "admin"), ("ci", "root")]
+)
+def test_bad_name_or_role_refused(store, name, role):
+    with pytest.raises(TokenError):
+        tokens.issue(store, name, role)
+    assert store.tokens() == []
+
+
+def test_unknown_token_id_is_404(store):
+    with pytest.raises(TokenError) as exc:
+        tokens.revoke(store, "tok_nope")
+    assert exc.value.status == 404
+
+
+def test_roles_include_weaker_ones():
+    admin, operator, viewer = (
+        tokens.Role.ADMIN,
+        tokens.Role.OPERATOR,
+        tokens.Role.VIEWER,
+    )
+    assert admin.allows(operator) and admin.allows(viewer)
+    assert operator.allows(viewer) and not operator.allows(admin)
+    assert not viewer.allows(operator)
+
+
+def test_runs_list_newest_first(store):
+    for i in range(3):
+        store.add_run(Run(f"run_{i}", "p" if i != 1 else "q", "default", {"i": i}))
+    store.update_run("run_2", status=RunStatus.SUCCESS, exit_code=0, result={"ok": 1})
+    assert [r.run_id for r in store.runs()] == ["run_2", "run_1", "run_0"]
+    assert [r.run_id for r in store.runs(pipeline_name="p")] == ["run_2", "run_0"]
+    assert [r.run_id for r in store.runs(status=RunStatus.SUCCESS)] == ["run_2"]
+    assert [r.run_id for r in store.runs(limit=1)] == ["run_2"]
+    assert store.run("run_2").result == {"ok": 1}
+
+
+def test_steps_are_saved_in_order(store):
+    store.add_run(Run("run_1", "p", "default", {}))
+    store.save_step("run_1", StepRecord(1, "b", "running", started_at="t1"))
+    store.save_step("run_1", StepRecord(0, "a", "success", "t0", "t0", 0.5))
+    store.save_step("run_1", StepRecord(1, "b", "failed", "t1", "t2", 1.0, "E: x"))
+    steps = store.run("run_1").steps
+    assert [(s.name, s.state) for s in steps] == [("a", "success"), ("b", "failed")]
+    assert steps[1].error == "E: x"
