@@ -98,6 +98,7 @@ def _api(store: Store, supervisor: Supervisor, catalog: Catalog) -> APIBlueprint
                 f"No project {name!r} is registered; run `uniflow run` inside the "
                 "project's folder once, or register it with POST /api/v1/projects.",
                 project=name,
+                found=False,
             )
         return Path(path)
 
@@ -195,6 +196,8 @@ def _add_project_routes(
         root = Path(body.path)
         if not root.is_absolute():
             raise ProjectError(f"The project path {body.path!r} must be absolute.")
+        if not root.is_dir():
+            raise ProjectError(f"The project folder {body.path!r} does not exist.")
         project = projects.load(root)
         if project.name != body.name:
             raise ProjectError(

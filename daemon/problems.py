@@ -80,8 +80,10 @@ def from_error(exc: errors.UniFlowError) -> Response:
             return problem(404, str(exc), kind="run-not-found")
         case errors.TokenError():
             return problem(exc.status, str(exc), kind="token")
-        case errors.ProjectError():
+        case errors.ProjectError(found=False):
             return problem(404, str(exc), kind="project-not-found")
+        case errors.ProjectError():
+            return problem(422, str(exc), kind="invalid-project")
         case errors.AuthenticationError():
             return unauthorized(str(exc))
         case errors.PermissionDenied():

@@ -163,6 +163,7 @@ class Supervisor:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._slots = threading.BoundedSemaphore(max_concurrent or os.cpu_count() or 2)
         self._active: dict[str, Execution] = {}
+        self._workers: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._dispatcher = threading.Thread(
@@ -195,9 +196,13 @@ class Supervisor:
         self._queue.put(None)
         with self._lock:
             active = list(self._active.items())
+            workers = list(self._workers)
         for run_id, execution in active:
             logger.info("Stopping run %s (pid %d)", run_id, execution.pid)
             execution.terminate(grace)
+        # Each worker records its run's final state; wait for them to write it.
+        for worker in workers:
+            worker.join(timeout=grace)
         self._dispatcher.join(timeout=grace)
 
     def _dispatch(self) -> None:
@@ -209,9 +214,12 @@ class Supervisor:
             if self._stopping.is_set():
                 self._slots.release()
                 return
-            threading.Thread(
+            worker = threading.Thread(
                 target=self._execute, args=(run_id,), name=f"run-{run_id}", daemon=True
-            ).start()
+            )
+            with self._lock:
+                self._workers.add(worker)
+            worker.start()
 
     def _execute(self, run_id: str) -> None:
         try:
@@ -227,11 +235,12 @@ class Supervisor:
         finally:
             with self._lock:
                 self._active.pop(run_id, None)
+                self._workers.discard(threading.current_thread())
             self._slots.release()
 
     def _follow(self, run_id: str) -> None:
         run = self._store.run(run_id)
-        if run is None or run.status is not RunStatus.QUEUED:
+        if run is None or run.status is not RunStatus.QUEUED or self._stopping.is_set():
             return
         root = self._store.project_path(run.project)
         if root is None:

@@ -39,11 +39,14 @@ class ConfigError(UniFlowError):
 
 
 class ProjectError(UniFlowError):
-    """A project is unknown, or cannot be registered as asked."""
+    """A project is unknown (``found`` is False), or cannot be registered as asked."""
 
-    def __init__(self, message: str, *, project: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, project: str | None = None, found: bool = True
+    ) -> None:
         super().__init__(message)
         self.project = project
+        self.found = found
 
 
 class PipelineError(UniFlowError):

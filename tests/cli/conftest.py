@@ -24,6 +24,11 @@ import httpx
 import pytest
 
 FIXTURE_PROJECT = Path(__file__).resolve().parents[1] / "fixtures" / "project"
+# The console script installed next to this interpreter, as a user runs it.
+_SCRIPT = Path(sys.executable).with_name("uniflow")
+UNIFLOW = (
+    [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "uniflow.cli.main"]
+)
 COMMAND_TIMEOUT = 90.0
 RUN_TIMEOUT = 60.0
 FINISHED = {"success", "failed", "cancelled"}
@@ -78,7 +83,7 @@ class Cli:
     def __call__(self, *args: str, cwd: Path | None = None, **extra: str) -> Outcome:
         """Run ``uniflow ARGS`` and return its exit code and output."""
         done = subprocess.run(
-            [sys.executable, "-m", "uniflow.cli.main", *args],
+            [*UNIFLOW, *args],
             cwd=cwd or self.home,
             env=self.env(**extra),
             stdin=subprocess.DEVNULL,

@@ -38,7 +38,7 @@ def started(tmp_path_factory: pytest.TempPathFactory, make_cli):
         runner.stop_daemon()
 
 
-def test_start_returns_once_daemon_answers(started):
+def test_start_returns_once_healthy(started):
     runner, outcome = started
     state = runner.state()
 

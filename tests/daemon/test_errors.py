@@ -7,7 +7,7 @@ import pytest
 from uniflow.daemon.app import MAX_BODY
 
 
-def test_unknown_pipeline_names_the_real_ones(operator, problem):
+def test_unknown_pipeline_names_others(operator, problem):
     answer = operator.post(
         "/api/v1/runs", json={"pipeline_name": "helo", "project": "testproj"}
     )
@@ -56,7 +56,7 @@ def test_wrong_content_type_gets_415(operator, problem):
     assert "application/json" in body["detail"]
 
 
-def test_form_body_gets_415(operator, problem):
+def test_form_encoded_body_gets_415(operator, problem):
     answer = operator.post(
         "/api/v1/runs", data={"pipeline_name": "hello", "project": "testproj"}
     )
