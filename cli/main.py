@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 
 from uniflow.cli.render import Output
-from uniflow.cli.status import ExitCode
 from uniflow.tokens import Role
 
 app = typer.Typer(
@@ -207,21 +206,14 @@ def daemon_run(host: HostOption = None, port: PortOption = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Run the command line and turn errors into messages and exit codes."""
-    import click
+    """Run the command line and turn UniFlow's errors into messages and exit codes.
 
+    Usage errors are left to typer, which prints them and exits with 2.
+    """
     from uniflow.errors import UniFlowError
 
     try:
-        code = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(ExitCode.USAGE)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        err.print("Interrupted.")
-        sys.exit(ExitCode.INTERRUPTED)
+        app(args=argv, prog_name="uniflow")
     except UniFlowError as exc:
         if os.environ.get("UNIFLOW_DEBUG"):
             raise
@@ -229,7 +221,6 @@ def main(argv: list[str] | None = None) -> Any:
 
         err.print(f"[red]Error:[/] {exc}", highlight=False)
         sys.exit(exit_code(exc))
-    sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,11 @@ def run_details(console: Console, run: dict[str, Any]) -> None:
         "duration": duration(run),
         "exit code": "" if run.get("exit_code") is None else str(run["exit_code"]),
         "error": run.get("error") or "",
-        "result": "" if run.get("result") is None else json.dumps(run["result"]),
+        "result": (
+            ""
+            if run.get("result") is None
+            else json.dumps(run["result"], ensure_ascii=False)
+        ),
     }
     for name, value in fields.items():
         if value:

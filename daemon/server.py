@@ -35,14 +35,20 @@ class DaemonState:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists."""
+    """Whether a process with this pid exists and has not exited."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    # An exited process stays a zombie until its parent (often init, for a
+    # daemon whose starter has gone) reaps it; it is gone for our purposes.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def read_state() -> DaemonState | None:

@@ -31,3 +31,12 @@ def test_help_needs_no_daemon(cli):
 
     assert not (cli.home / "daemon.json").exists()
     assert not (cli.home / "uniflow.db").exists()
+
+
+def test_missing_option_is_usage_error(cli):
+    done = cli("token", "create", "--role", "admin")
+
+    assert done.code == 2, done
+    assert "--name" in done.err
+    assert "Traceback" not in done.err
+    assert not (cli.home / "daemon.json").exists()
