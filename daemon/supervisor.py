@@ -236,6 +236,7 @@ class Supervisor:
             with self._lock:
                 self._active.pop(run_id, None)
                 self._workers.discard(threading.current_thread())
+            self._store.close()  # this thread's connection; the thread ends here
             self._slots.release()
 
     def _follow(self, run_id: str) -> None:

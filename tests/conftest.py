@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import wait_until
 
 from uniflow import tokens
 from uniflow.client import Client
@@ -390,18 +391,6 @@ def spawn_daemon(
 def fixture_project(tmp_path: Path) -> Path:
     """A fresh copy of the test project (``testproj``)."""
     return copy_project(FIXTURE_PROJECT, tmp_path / "testproj")
-
-
-def wait_until(condition: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``condition()`` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(name="wait_until")

@@ -104,6 +104,7 @@ class Store(Protocol):
     def update_run(self, run_id: str, **fields: Any) -> None: ...
     def run_ids_in(self, status: RunStatus) -> list[str]: ...
     def save_step(self, run_id: str, step: StepRecord) -> None: ...
+    def close(self) -> None: ...
 
 
 class SQLiteStore:
@@ -155,7 +156,7 @@ class SQLiteStore:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
-        """Close this thread's connection."""
+        """Close this thread's connection; the next call opens another."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()

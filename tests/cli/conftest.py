@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,9 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import wait_until
+
+from uniflow.daemon.server import pid_alive
 
 FIXTURE_PROJECT = Path(__file__).resolve().parents[1] / "fixtures" / "project"
 # The console script installed next to this interpreter, as a user runs it.
@@ -116,33 +118,6 @@ class Cli:
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
             wait_until(lambda: not pid_alive(pid), 10, f"daemon {pid} to die")
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (and is not a zombie)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def wait_until(condition: Any, timeout: float, what: str) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"Timed out after {timeout:g} s waiting for {what}.")
-        time.sleep(0.05)
 
 
 @dataclass
