@@ -90,6 +90,14 @@ def execute(spec: dict[str, Any], events: Any) -> int:
         result = target.func(
             **{name: getattr(arguments, name) for name in model.model_fields}
         )
+    except SystemExit as exc:
+        # sys.exit() in a pipeline ends the run with that code, like a script.
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == 0:
+            reporter.emit("run_succeeded", result=None)
+        else:
+            reporter.emit("run_failed", error=f"the pipeline called sys.exit({code})")
+        return code
     except BaseException as exc:
         traceback.print_exc()
         line = traceback.format_exception_only(type(exc), exc)[-1].strip()

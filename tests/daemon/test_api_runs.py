@@ -7,6 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 RUN_FIELDS = {
     "run_id",
@@ -245,3 +246,21 @@ def test_readme_curl_body_trains_model(
     assert [s["name"] for s in run["steps"]] == ["load", "train", "evaluate"]
     log = (daemon.home / "runs" / run["run_id"] / "output.log").read_text()
     assert "epoch 50/50" in log
+
+
+@pytest.mark.parametrize(("code", "status"), [(3, "failed"), (0, "success")])
+def test_sys_exit_sets_the_exit_code(operator, wait_run, code, status):
+    answer = operator.post(
+        "/api/v1/runs",
+        json={
+            "pipeline_name": "exits",
+            "project": "testproj",
+            "parameters": {"code": code},
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    run = wait_run(answer.json()["run_id"])
+    assert run["status"] == status
+    assert run["exit_code"] == code
+    if code:
+        assert run["error"] == "the pipeline called sys.exit(3)"
