@@ -56,7 +56,7 @@ def start(host: str, port: int) -> tuple[DaemonState, bool]:
         DaemonError: The daemon exited or did not answer in time; the message
             carries the end of its log.
     """
-    with exclusive("daemon"):
+    with exclusive("daemon-start"):
         state = current()
         if state is not None and healthy(state.url):
             return state, False

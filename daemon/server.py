@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import logging
@@ -16,9 +17,12 @@ from typing import Any
 
 from uniflow import paths
 from uniflow.config import DEFAULT_HOST, DEFAULT_PORT
+from uniflow.errors import DaemonError
 from uniflow.runs import timestamp
 
 logger = logging.getLogger(__name__)
+
+LOCK_NAME = "daemon.lock"
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,32 @@ class DaemonState:
     started_at: str
 
     def alive(self) -> bool:
-        """Whether the recorded process still exists."""
-        return pid_alive(self.pid)
+        """Whether the recorded daemon still runs: its process lives and holds the
+        data folder's daemon lock (so a reused pid is not taken for it)."""
+        return pid_alive(self.pid) and lock_held()
+
+
+def _take_lock() -> int | None:
+    """Take the data folder's daemon lock; return its descriptor, or None if held.
+
+    The kernel drops the lock when the holder exits, even through ``kill -9``.
+    """
+    fd = os.open(paths.home() / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def lock_held() -> bool:
+    """Whether a daemon holds the data folder's daemon lock now."""
+    fd = _take_lock()
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
 
 
 def pid_alive(pid: int) -> bool:
@@ -110,6 +138,24 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any) ->
         port: The port; 0 picks a free one, recorded in the state file.
         **options: Passed to waitress, such as ``threads``.
     """
+    _configure_logging()
+    # One daemon per data folder: a second one would fight the first over its
+    # runs, its state file and its store.
+    lock = _take_lock()
+    if lock is None:
+        other = read_state()
+        where = f" (pid {other.pid}, {other.url})" if other else ""
+        raise DaemonError(
+            f"A UniFlow daemon already runs for {paths.home()}{where}; stop it "
+            "with `uniflow daemon stop`, or set UNIFLOW_HOME to use another folder."
+        )
+    try:
+        _serve(host, port, options)
+    finally:
+        os.close(lock)
+
+
+def _serve(host: str, port: int, options: dict[str, Any]) -> None:
     import waitress
 
     from uniflow.catalog import Catalog
@@ -117,7 +163,6 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any) ->
     from uniflow.daemon.supervisor import LocalExecutor, Supervisor
     from uniflow.store import SQLiteStore
 
-    _configure_logging()
     if not is_loopback(host):
         logger.warning(
             "Listening on %s: other machines can reach the API; only tokens "
@@ -176,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         serve(args.host, args.port)
+    except DaemonError as exc:
+        logger.error("%s", exc)
+        return 1
     except OSError as exc:
         logger.error("Cannot listen on %s:%s: %s", args.host, args.port, exc)
         return 1

@@ -79,23 +79,33 @@ class LocalExecution:
                     yield event
 
     def wait(self) -> int:
-        """Wait for the process and return its exit code."""
-        return self._process.wait()
+        """Wait for the process and return its exit code.
+
+        What the run started and left behind in its process group is killed: a
+        finished run leaves nothing running unobserved.
+        """
+        code = self._process.wait()
+        _kill_group(self.pid, signal.SIGKILL)
+        return code
 
     def terminate(self, grace: float) -> None:
         """SIGTERM the process group, then SIGKILL it after ``grace`` seconds."""
-        try:
-            os.killpg(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
+        if not _kill_group(self.pid, signal.SIGTERM):
             return
         try:
             self._process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             pass
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_group(self.pid, signal.SIGKILL)
+
+
+def _kill_group(pgid: int, signum: int) -> bool:
+    """Send a signal to a process group; return False when the group is gone."""
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 class LocalExecutor:
@@ -118,7 +128,10 @@ class LocalExecutor:
             UNIFLOW_EVENTS_FD=str(write_fd),
             UNIFLOW_RUN_ID=run.run_id,
         )
-        log = open(run_folder / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
+        log_fd = os.open(
+            run_folder / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+        )
+        log = os.fdopen(log_fd, "ab")
         try:
             process = subprocess.Popen(
                 [sys.executable, "-m", "uniflow.runner"],
@@ -174,7 +187,11 @@ class Supervisor:
         """Settle what an earlier daemon left behind, then start dispatching."""
         for run_id in self._store.run_ids_in(RunStatus.RUNNING):
             # TODO: re-attach to a run whose process outlived the daemon instead of
-            # failing it; until then such a process runs on unobserved.
+            # failing it; until then its process group is stopped, since nothing
+            # would observe it or record its end.
+            run = self._store.run(run_id)
+            if run is not None and run.pid:
+                _kill_group(run.pid, signal.SIGTERM)
             self._store.update_run(
                 run_id,
                 status=RunStatus.FAILED,
@@ -248,8 +265,9 @@ class Supervisor:
             self._finish(run_id, None, f"project {run.project!r} is not registered")
             return
 
+        paths.runs_folder().mkdir(exist_ok=True, mode=0o700)
         folder = paths.runs_folder() / run_id
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.mkdir(exist_ok=True, mode=0o700)
         started = time.monotonic()
         try:
             execution = self._executor.launch(run, Path(root), folder)

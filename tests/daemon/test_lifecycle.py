@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
-import signal
+import subprocess
+import sys
+from pathlib import Path
 
 from uniflow.runs import RunStatus
 
@@ -57,12 +60,77 @@ def test_killed_daemon_fails_its_runs(spawn_daemon, fixture_project, wait_until)
 
     first.process.kill()
     first.process.wait()
+    assert group_alive(pid)  # the run's process outlives a killed daemon
+
+    second = spawn_daemon(first.home)
+    run = second.store().run(run_id)
+    assert run.status is RunStatus.FAILED
+    assert run.error == "the daemon stopped while the run was running"
+    assert run.finished_at is not None
+    wait_until(lambda: not group_alive(pid), what="the orphaned run to be stopped")
+
+
+def test_leftover_processes_are_killed(daemon, wait_until):
+    with daemon.client() as client:
+        run = client.trigger_run("spawner", project="testproj")
+        run = client.wait_for_run(run["run_id"], timeout=60, interval=0.05)
+    assert run["status"] == "success"
+    child = run["result"]["child"]
+    wait_until(lambda: not alive(child), what="the run's child to be killed")
+
+
+def group_alive(pgid):
     try:
-        second = spawn_daemon(first.home)
-        run = second.store().run(run_id)
-        assert run.status is RunStatus.FAILED
-        assert run.error == "the daemon stopped while the run was running"
-        assert run.finished_at is not None
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+
+
+def test_second_daemon_on_a_home_refused(daemon):
+    state = (daemon.home / "daemon.json").read_text()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNIFLOW_")}
+    second = subprocess.run(
+        [sys.executable, "-m", "uniflow.daemon", "--port", "0"],
+        env={**env, "UNIFLOW_HOME": str(daemon.home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    assert "already runs for" in second.stderr
+    assert str(daemon.process.pid) in second.stderr
+    assert (daemon.home / "daemon.json").read_text() == state
+    with daemon.client() as client:
+        assert client.health()["status"] == "ok"
+
+
+def test_stale_state_never_kills_its_pid(tmp_path, monkeypatch):
+    from uniflow.cli import daemon_control
+
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        monkeypatch.setenv("UNIFLOW_HOME", str(tmp_path))
+        (tmp_path / "daemon.json").write_text(
+            json.dumps(
+                {
+                    "pid": bystander.pid,
+                    "url": "http://127.0.0.1:9",
+                    "started_at": "2026-01-01T00:00:00Z",
+                }
+            )
+        )
+        assert daemon_control.stop() is None
+        assert bystander.poll() is None
+        assert not (tmp_path / "daemon.json").exists()
     finally:
-        # The run's process group outlives a killed daemon; end it here.
-        os.killpg(pid, signal.SIGKILL)
+        bystander.kill()
+        bystander.wait()
