@@ -18,9 +18,11 @@ from uniflow.cli.render import Output
 from uniflow.cli.session import call, open_session
 from uniflow.cli.status import ExitCode
 from uniflow.client import FINISHED, Client
+from uniflow.daemon.server import is_loopback
 from uniflow.errors import (
     APIError,
     AuthenticationError,
+    ConfigError,
     DaemonNotRunning,
     FieldError,
     ParameterError,
@@ -37,7 +39,7 @@ def exit_code(exc: UniFlowError) -> ExitCode:
         return ExitCode.DAEMON_UNREACHABLE
     if isinstance(exc, AuthenticationError):
         return ExitCode.NOT_AUTHENTICATED
-    if isinstance(exc, ParameterError | TokenError):
+    if isinstance(exc, ParameterError | TokenError | ConfigError):
         return ExitCode.USAGE
     if isinstance(exc, APIError):
         if exc.status == 401:
@@ -84,8 +86,15 @@ def run(
         f"Run {started['run_id']} of {pipeline!r} queued in project "
         f"{started['project']!r}; waiting for it to finish."
     )
-    with session.client() as client:
-        finished = _wait(client, started["run_id"])
+    try:
+        with session.client() as client:
+            finished = _wait(client, started["run_id"])
+    except KeyboardInterrupt:
+        err.print(
+            f"Stopped waiting; run {started['run_id']} goes on. See it with "
+            f"`uniflow runs show {started['run_id']}`."
+        )
+        return ExitCode.INTERRUPTED
     if output is Output.JSON:
         render.print_json(out, finished)
     else:
@@ -157,6 +166,8 @@ def runs_list(
     )
     if output is Output.JSON:
         render.print_json(out, found)
+    elif not found and (pipeline or status):
+        err.print("No runs match these filters.")
     elif not found:
         err.print("No runs yet; start one with `uniflow run PIPELINE`.")
     else:
@@ -211,19 +222,51 @@ def token_revoke(out: Console, err: Console, token_id: str) -> None:
     out.print(f"Revoked token {token['name']!r} ({token['token_id']}).")
 
 
+# Projects
+
+
+def projects_list(out: Console, err: Console, output: Output) -> None:
+    """Print the registered projects."""
+    session = open_session(err)
+    found = call(session, err, lambda c: c.list_projects())
+    if output is Output.JSON:
+        render.print_json(out, found)
+    elif not found:
+        err.print("No projects yet; `uniflow run` inside a project folder adds it.")
+    else:
+        out.print(render.projects_table(found))
+
+
+def projects_remove(out: Console, err: Console, name: str) -> None:
+    """Forget a registered project."""
+    session = open_session(err)
+    removed = call(session, err, lambda c: c.remove_project(name))
+    out.print(f"Removed project {removed['name']!r} ({removed['path']}).")
+
+
 # Daemon
 
 
 def daemon_start(out: Console, host: str | None, port: int | None) -> None:
     """Start the daemon in the background unless one runs."""
     settings = config.load()
-    state, started = daemon_control.start(
-        host or settings.host, settings.port if port is None else port
-    )
+    host = host or settings.host
+    port = settings.port if port is None else port
+    state, started = daemon_control.start(host, port)
     if started:
         out.print(f"UniFlow daemon started at {state.url} (pid {state.pid}).")
     else:
         out.print(f"A UniFlow daemon already runs at {state.url} (pid {state.pid}).")
+        if port and not state.url.endswith(f":{port}"):
+            out.print(
+                f"To move it to port {port}, stop it first: `uniflow daemon stop`."
+            )
+    if started and not is_loopback(host):
+        out.print(
+            f"It listens on {host}: other machines can reach the API, protected "
+            "only by tokens.",
+            style="yellow",
+        )
     project = projects.find(Path.cwd())
     if project is not None:
         session = open_session(out, start=False)

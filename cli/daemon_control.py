@@ -10,7 +10,13 @@ import time
 
 from uniflow import paths
 from uniflow.cli.locks import exclusive
-from uniflow.daemon.server import DaemonState, clear_state, client_url, read_state
+from uniflow.daemon.server import (
+    DaemonState,
+    clear_state,
+    client_url,
+    pid_alive,
+    read_state,
+)
 from uniflow.errors import DaemonError
 
 START_TIMEOUT = 30.0
@@ -90,8 +96,8 @@ def _spawn(host: str, port: int) -> DaemonState:
         if process.poll() is not None:
             raise DaemonError(
                 f"The daemon could not start on {client_url(host, port)}: "
-                f"{_log_tail()} (log: {log}). If the port is taken, pick another "
-                "with --port."
+                f"{_log_tail()} (log: {log}). Check --host and --port, or the "
+                "[daemon] settings of config.toml."
             )
         state = read_state()
         if state is not None and state.pid == process.pid and healthy(state.url):
@@ -124,7 +130,7 @@ def stop() -> DaemonState | None:
 
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:
-        if not state.alive():
+        if not pid_alive(state.pid):
             clear_state(state.pid)
             return state
         time.sleep(_POLL)

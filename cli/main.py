@@ -27,11 +27,16 @@ daemon_app = typer.Typer(
 app.add_typer(runs_app, name="runs")
 app.add_typer(token_app, name="token")
 app.add_typer(daemon_app, name="daemon")
+projects_app = typer.Typer(
+    help="List and remove registered projects.", no_args_is_help=True
+)
+app.add_typer(projects_app, name="projects")
 
 # Piped output is read by people too (through less or grep): give tables room
 # rather than folding them at 80 columns.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 160)
+# Messages quote names and errors from servers and pipelines: no markup in them.
+err = Console(stderr=True, highlight=False, markup=False)
 
 OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="table for people, json for scripts.")
@@ -44,6 +49,12 @@ def _version(value: bool) -> None:
 
         out.print(f"uniflow {__version__}")
         raise typer.Exit()
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise typer.BadParameter("must not be empty.")
+    return value.strip()
 
 
 @app.callback()
@@ -117,7 +128,7 @@ def runs_list(
 
 @runs_app.command("show")
 def runs_show(
-    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    run_id: Annotated[str, typer.Argument(help="The run's id.", callback=_not_blank)],
     output: OutputOption = Output.TABLE,
 ) -> None:
     """Show a run with its parameters, outcome and steps.
@@ -154,7 +165,10 @@ def token_list(output: OutputOption = Output.TABLE) -> None:
 
 @token_app.command("revoke")
 def token_revoke(
-    token_id: Annotated[str, typer.Option("--token-id", help="The token's id.")],
+    token_id: Annotated[
+        str,
+        typer.Option("--token-id", help="The token's id.", callback=_not_blank),
+    ],
 ) -> None:
     """Revoke a token at once; its next request is refused.
 
@@ -163,6 +177,27 @@ def token_revoke(
     from uniflow.cli import commands
 
     commands.token_revoke(out, err, token_id)
+
+
+@projects_app.command("list")
+def projects_list(output: OutputOption = Output.TABLE) -> None:
+    """List the projects the daemon runs pipelines of, and their folders."""
+    from uniflow.cli import commands
+
+    commands.projects_list(out, err, output)
+
+
+@projects_app.command("remove")
+def projects_remove(
+    name: Annotated[str, typer.Argument(help="The project's name.")],
+) -> None:
+    """Forget a registered project; its runs stay in the history.
+
+    Example: uniflow projects remove old-experiments
+    """
+    from uniflow.cli import commands
+
+    commands.projects_remove(out, err, name)
 
 
 HostOption = Annotated[
@@ -218,8 +253,9 @@ def main(argv: list[str] | None = None) -> Any:
         if os.environ.get("UNIFLOW_DEBUG"):
             raise
         from uniflow.cli.commands import exit_code
+        from uniflow.cli.render import plain
 
-        err.print(f"[red]Error:[/] {exc}", highlight=False)
+        err.print(plain("Error: ", "red") + plain(exc))
         sys.exit(exit_code(exc))
 
 

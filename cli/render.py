@@ -1,14 +1,22 @@
-"""How the CLI shows runs and tokens: rich tables for people, JSON for scripts."""
+"""How the CLI shows runs, tokens and projects: rich tables for people, JSON for
+scripts.
+
+Every value that comes from a server goes through :func:`plain`: a run's error or
+a pipeline's name is data, never Rich markup or terminal control sequences, so a
+pipeline cannot clear the screen or retitle the window of whoever looks at it.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 STATUS_STYLE = {
     "queued": "dim",
@@ -16,7 +24,12 @@ STATUS_STYLE = {
     "success": "green",
     "failed": "red",
     "cancelled": "yellow",
+    "active": "green",
+    "revoked": "dim",
 }
+# C0 and C1 control characters, except tab and newline.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LONG = 2000
 
 
 class Output(StrEnum):
@@ -24,6 +37,20 @@ class Output(StrEnum):
 
     TABLE = "table"
     JSON = "json"
+
+
+def plain(value: Any, style: str = "") -> Text:
+    """Return a server's value as text to show: no markup, no control characters,
+    and cut short past a couple of thousand characters."""
+    text = _CONTROL.sub("�", "" if value is None else str(value))
+    if len(text) > _LONG:
+        text = text[:_LONG] + f"… ({len(text) - _LONG} more characters)"
+    return Text(text, style=style)
+
+
+def status(value: str) -> Text:
+    """Return a state (of a run, a step or a token) in its colour."""
+    return plain(value, STATUS_STYLE.get(value, ""))
 
 
 def print_json(console: Console, data: Any) -> None:
@@ -42,6 +69,11 @@ def duration(run: dict[str, Any]) -> str:
     return f"{(end - start).total_seconds():.1f} s"
 
 
+def short_time(text: str | None) -> str:
+    """Return a UTC timestamp to the second, as ``2026-01-31 12:00:00``."""
+    return text[:19].replace("T", " ") if text else ""
+
+
 def runs_table(runs: list[dict[str, Any]]) -> Table:
     """Return a table of runs."""
     table = Table(box=None, header_style="bold")
@@ -51,12 +83,11 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
     for column in ("STATUS", "CREATED", "DURATION"):
         table.add_column(column, no_wrap=True)
     for run in runs:
-        status = run["status"]
         table.add_row(
-            run["run_id"],
-            run["pipeline_name"],
-            run["project"],
-            f"[{STATUS_STYLE.get(status, '')}]{status}[/]",
+            plain(run["run_id"]),
+            plain(run["pipeline_name"]),
+            plain(run["project"]),
+            status(run["status"]),
             short_time(run["created_at"]),
             duration(run),
         )
@@ -65,20 +96,23 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
 
 def run_details(console: Console, run: dict[str, Any]) -> None:
     """Print one run with its parameters, result and steps."""
-    status = run["status"]
     console.print(
-        f"[bold]{run['run_id']}[/]  {run['pipeline_name']} ({run['project']})"
+        Text.assemble(
+            plain(run["run_id"], "bold"),
+            "  ",
+            plain(f"{run['pipeline_name']} ({run['project']})"),
+        )
     )
-    fields = {
-        "status": f"[{STATUS_STYLE.get(status, '')}]{status}[/]",
-        "parameters": json.dumps(run["parameters"], ensure_ascii=False),
+    fields: dict[str, Text | str] = {
+        "status": status(run["status"]),
+        "parameters": plain(json.dumps(run["parameters"], ensure_ascii=False)),
         "created": run["created_at"],
         "started": run.get("started_at") or "",
         "finished": run.get("finished_at") or "",
         "duration": duration(run),
         "exit code": "" if run.get("exit_code") is None else str(run["exit_code"]),
-        "error": run.get("error") or "",
-        "result": (
+        "error": plain(run.get("error") or ""),
+        "result": plain(
             ""
             if run.get("result") is None
             else json.dumps(run["result"], ensure_ascii=False)
@@ -86,7 +120,7 @@ def run_details(console: Console, run: dict[str, Any]) -> None:
     }
     for name, value in fields.items():
         if value:
-            console.print(f"  {name:<11}{value}", highlight=False)
+            console.print(Text.assemble(f"  {name:<11}", value), highlight=False)
 
     if run.get("steps"):
         table = Table(box=None, header_style="bold", padding=(0, 1, 0, 2))
@@ -94,12 +128,11 @@ def run_details(console: Console, run: dict[str, Any]) -> None:
             table.add_column(column)
         for step in run["steps"]:
             took = "" if step["duration"] is None else f"{step['duration']:.2f} s"
-            state = step["state"]
             table.add_row(
-                step["name"],
-                f"[{STATUS_STYLE.get(state, '')}]{state}[/]",
+                plain(step["name"]),
+                status(step["state"]),
                 took,
-                step.get("error") or "",
+                plain(step.get("error") or ""),
             )
         console.print(table)
 
@@ -112,21 +145,25 @@ def tokens_table(tokens: list[dict[str, Any]]) -> Table:
     for column in ("ROLE", "CREATED", "LAST USED", "STATE"):
         table.add_column(column, no_wrap=True)
     for token in tokens:
-        state = token["state"]
         table.add_row(
-            token["token_id"],
-            token["name"],
-            token["role"],
+            plain(token["token_id"]),
+            plain(token["name"]),
+            plain(token["role"]),
             short_time(token["created_at"]),
             short_time(token.get("last_used_at")) or "never",
-            f"[{'green' if state == 'active' else 'dim'}]{state}[/]",
+            status(token["state"]),
         )
     return table
 
 
-def short_time(text: str | None) -> str:
-    """Return a UTC timestamp to the second, as ``2026-01-31 12:00:00``."""
-    return text[:19].replace("T", " ") if text else ""
+def projects_table(projects: list[dict[str, Any]]) -> Table:
+    """Return a table of registered projects."""
+    table = Table(box=None, header_style="bold")
+    table.add_column("NAME", no_wrap=True)
+    table.add_column("FOLDER", overflow="fold")
+    for project in projects:
+        table.add_row(plain(project["name"]), plain(project["path"]))
+    return table
 
 
 def _parse(text: str) -> datetime:

@@ -21,7 +21,7 @@ from rich.console import Console
 from uniflow import config, credentials, paths, tokens
 from uniflow.cli import daemon_control
 from uniflow.cli.locks import exclusive
-from uniflow.client import Client
+from uniflow.client import Client, check_url
 from uniflow.errors import APIError, AuthenticationError, DaemonNotRunning
 from uniflow.tokens import Role
 
@@ -49,9 +49,9 @@ def open_session(errors: Console, *, start: bool = True) -> Session:
         DaemonNotRunning: No daemon answers and ``start`` is off.
         AuthenticationError: A remote server and no token for it.
     """
-    remote = os.environ.get(URL_ENV)
+    remote = os.environ.get(URL_ENV, "").strip()
     if remote:
-        url = remote.rstrip("/")
+        url = check_url(remote)
         credential = credentials.get(url)
         if credential is None:
             raise AuthenticationError(
@@ -98,8 +98,9 @@ def provision(session: Session, errors: Console) -> None:
         stored = credentials.store(session.url, secret)
     if stored.fallback:
         errors.print(
-            f"[yellow]No OS keyring works here; the CLI's token is kept in "
-            f"{stored.location}, readable by you only.[/]"
+            f"No OS keyring works here; the CLI's token is kept in "
+            f"{stored.location}, readable by you only.",
+            style="yellow",
         )
     session.credential = credentials.Credential(secret, stored.location)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,7 @@ from uniflow.daemon.models import (
     NewToken,
     PipelineQuery,
     Problem,
+    ProjectPath,
     RegisterProject,
     RunList,
     RunOut,
@@ -34,8 +37,14 @@ from uniflow.daemon.models import (
 )
 from uniflow.daemon.problems import problem
 from uniflow.daemon.supervisor import Supervisor
-from uniflow.errors import ProjectError, RunNotFound, UniFlowError
-from uniflow.runs import Run, new_run_id, timestamp
+from uniflow.errors import (
+    ConfigError,
+    PipelineError,
+    ProjectError,
+    RunNotFound,
+    UniFlowError,
+)
+from uniflow.runs import Run, new_run_id
 from uniflow.store import Store
 from uniflow.tokens import Role
 
@@ -175,12 +184,23 @@ def _add_project_routes(
     @auth.requires(Role.VIEWER)
     def list_pipelines(query: PipelineQuery) -> Any:
         """Return the pipelines of one project, or of all, with parameter schemas."""
-        names = [query.project] if query.project else list(store.projects())
-        found = []
-        for name in names:
-            described = catalog.describe(project_root(name))
+        if query.project:
+            described = catalog.describe(project_root(query.project))
+            found = [
+                {**p, "project": query.project} for p in described.pipelines.values()
+            ]
+            return jsonify(pipelines=found, problems=[])
+
+        # Across all projects, one broken project must not hide the others.
+        found, problems = [], []
+        for name, root in store.projects().items():
+            try:
+                described = catalog.describe(Path(root))
+            except (ConfigError, PipelineError) as exc:
+                problems.append({"project": name, "detail": str(exc)})
+                continue
             found.extend({**p, "project": name} for p in described.pipelines.values())
-        return jsonify(pipelines=found)
+        return jsonify(pipelines=found, problems=problems)
 
     @api.get("/projects", tags=[projects_tag], summary="List projects")
     @auth.requires(Role.VIEWER)
@@ -194,22 +214,25 @@ def _add_project_routes(
     def register_project(body: RegisterProject) -> Any:
         """Register a project folder; this allows running its code, so admin only."""
         root = Path(body.path)
-        if not root.is_absolute():
-            raise ProjectError(f"The project path {body.path!r} must be absolute.")
-        if not root.is_dir():
-            raise ProjectError(f"The project folder {body.path!r} does not exist.")
-        project = projects.load(root)
-        if project.name != body.name:
-            raise ProjectError(
-                f"{root / projects.CONFIG_NAME} names the project {project.name!r}, "
-                f"not {body.name!r}."
+        if root.is_absolute() and root.is_dir():
+            catalog.describe(root)  # a project whose code cannot load is refused
+        changed = projects.register(store, body.name, body.path)
+        if changed:
+            logger.info(
+                "Project %s registered by token %s", body.name, g.token.token_id
             )
-        catalog.describe(project.root)
-        known = store.project_path(project.name)
-        store.put_project(project.name, str(project.root), timestamp())
-        answer = jsonify(name=project.name, path=str(project.root))
-        answer.status_code = 200 if known == str(project.root) else 201
+        answer = jsonify(name=body.name, path=store.project_path(body.name))
+        answer.status_code = 201 if changed else 200
         return answer
+
+    @api.delete("/projects/<name>", tags=[projects_tag], summary="Remove a project")
+    @auth.requires(Role.ADMIN)
+    def remove_project(path: ProjectPath) -> Any:
+        """Forget a registered project; its runs stay in the history."""
+        root = project_root(path.name)
+        store.remove_project(path.name)
+        logger.info("Project %s removed by token %s", path.name, g.token.token_id)
+        return jsonify(name=path.name, path=str(root))
 
 
 def _add_token_routes(api: APIBlueprint, store: Store) -> None:
@@ -263,13 +286,50 @@ def _check_body() -> Response | None:
             f"got {request.mimetype or 'no content type'!r}.",
             kind="unsupported-media-type",
         )
-    if request.get_json(silent=True) is None:
+    try:
+        body = _strict_json(request.get_data())
+    except ValueError as exc:
+        return problem(400, f"The body is not valid JSON: {exc}", kind="malformed-json")
+    if not isinstance(body, dict):
+        message = "must be a JSON object"
         return problem(
-            400,
-            "The body is not valid JSON; check quoting and commas.",
-            kind="malformed-json",
+            422,
+            f"The request is invalid: the body {message}.",
+            kind="validation",
+            errors=[{"field": "", "location": "body", "message": message}],
         )
     return None
+
+
+def _strict_json(data: bytes) -> Any:
+    """Parse a body as strict JSON, which Python's json module is not by default.
+
+    It refuses NaN and Infinity (which would make later answers invalid JSON for
+    every client), numbers too large for a float, text that is not valid
+    Unicode (lone surrogates) and nesting deep enough to exhaust the stack.
+    """
+
+    def no_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number.")
+
+    def finite(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(f"{text} is too large a number.")
+        return value
+
+    try:
+        value = json.loads(data, parse_constant=no_constant, parse_float=finite)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise ValueError("it is nested too deeply.") from None
+    except UnicodeError:
+        raise ValueError("it holds text that is not valid Unicode.") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{exc.msg} at line {exc.lineno} column {exc.colno}."
+        ) from None
+    return value
 
 
 def _validation_problem(exc: ValidationError) -> Response:

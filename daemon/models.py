@@ -64,6 +64,12 @@ class RegisterProject(BaseModel):
     path: str = Field(min_length=1, max_length=4096)
 
 
+class ProjectPath(BaseModel):
+    """The path of one project."""
+
+    name: str = Field(max_length=64)
+
+
 class CreateToken(BaseModel):
     """The body of ``POST /api/v1/tokens``."""
 

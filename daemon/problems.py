@@ -82,6 +82,8 @@ def from_error(exc: errors.UniFlowError) -> Response:
             return problem(exc.status, str(exc), kind="token")
         case errors.ProjectError(found=False):
             return problem(404, str(exc), kind="project-not-found")
+        case errors.ProjectError(conflict=True):
+            return problem(409, str(exc), kind="project-conflict")
         case errors.ProjectError():
             return problem(422, str(exc), kind="invalid-project")
         case errors.AuthenticationError():

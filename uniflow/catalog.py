@@ -20,7 +20,8 @@ from typing import Any
 from uniflow import projects
 from uniflow.errors import PipelineError, PipelineNotFound
 
-DESCRIBE_TIMEOUT = 60.0
+# Under the HTTP client's 30 s, so a caller hears why rather than a time-out.
+DESCRIBE_TIMEOUT = 20.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Catalog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cache: dict[Path, tuple[tuple[Any, ...], Described]] = {}
+        self._busy: dict[Path, threading.Lock] = {}
 
     def describe(self, root: Path) -> Described:
         """Return the pipelines of the project in ``root``.
@@ -63,12 +65,20 @@ class Catalog:
         key = _fingerprint(project)
         with self._lock:
             cached = self._cache.get(project.root)
+            # One describe child per project at a time: requests that arrive
+            # meanwhile wait for its answer instead of starting their own.
+            busy = self._busy.setdefault(project.root, threading.Lock())
         if cached is not None and cached[0] == key:
             return cached[1]
 
-        described = _describe_in_child(project)
-        with self._lock:
-            self._cache[project.root] = (key, described)
+        with busy:
+            with self._lock:
+                cached = self._cache.get(project.root)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            described = _describe_in_child(project)
+            with self._lock:
+                self._cache[project.root] = (key, described)
         return described
 
 

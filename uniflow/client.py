@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from uniflow.errors import APIError, DaemonNotRunning, UniFlowError
+from uniflow.errors import (
+    APIError,
+    AuthenticationError,
+    ConfigError,
+    DaemonError,
+    DaemonNotRunning,
+)
 
 if TYPE_CHECKING:
     import httpx
 
 API = "/api/v1"
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
 FINISHED = frozenset({"success", "failed", "cancelled"})
 
 
@@ -27,7 +35,13 @@ class Client:
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0):
         import httpx
 
-        self.url = url.rstrip("/")
+        self.url = check_url(url)
+        if token and not _TOKEN_CHARS.fullmatch(token):
+            # Never quote the token: the message may end up in a log.
+            raise AuthenticationError(
+                "The token has characters no UniFlow token has (white space or "
+                "non-ASCII); check how it was copied."
+            )
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
@@ -117,6 +131,11 @@ class Client:
         body = {"name": name, "path": path}
         return self._request("POST", f"{API}/projects", json=body)  # type: ignore[no-any-return]
 
+    def remove_project(self, name: str) -> dict[str, Any]:
+        """Forget a registered project; its runs stay."""
+        path = f"{API}/projects/{_segment(name)}"
+        return self._request("DELETE", path)  # type: ignore[no-any-return]
+
     def list_projects(self) -> list[dict[str, Any]]:
         """Return the registered projects."""
         return self._request("GET", f"{API}/projects")["projects"]  # type: ignore[no-any-return]
@@ -140,18 +159,55 @@ class Client:
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx
 
+        # Errors name the exception's type only: httpx's messages can quote the
+        # request's headers, and with them the token.
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.ConnectError:
             raise DaemonNotRunning(self.url) from None
         except httpx.TimeoutException:
-            raise UniFlowError(
+            raise DaemonError(
                 f"{self.url} did not answer {method} {path} in time; "
                 "check that the daemon is healthy with `uniflow daemon status`."
             ) from None
+        except httpx.HTTPError as exc:
+            raise DaemonError(
+                f"The connection to {self.url} failed during {method} {path} "
+                f"({type(exc).__name__}); check that a UniFlow daemon answers there "
+                "with `uniflow daemon status`."
+            ) from None
         if response.is_error:
             raise _api_error(response)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise DaemonError(
+                f"{self.url} answered {method} {path} with something other than "
+                "JSON; is it a UniFlow daemon?"
+            ) from None
+
+
+def check_url(url: str) -> str:
+    """Return a server address without its trailing slash.
+
+    Raises:
+        ConfigError: ``url`` is not an http or https address with a host.
+    """
+    from urllib.parse import urlsplit
+
+    url = url.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ConfigError(
+            f"{url!r} is not a server address; give one such as "
+            "'http://127.0.0.1:8080'."
+        )
+    return url
 
 
 def _segment(value: str) -> str:

@@ -43,6 +43,13 @@ def load() -> Settings:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}.", path=path) from None
 
+    unknown_sections = set(data) - {"daemon"}
+    if unknown_sections:
+        raise ConfigError(
+            f"Unknown sections in {path}: {sorted(unknown_sections)}; "
+            "the valid one: [daemon].",
+            path=path,
+        )
     daemon = data.get("daemon", {})
     unknown = set(daemon) - {"host", "port"} if isinstance(daemon, dict) else {""}
     if unknown:

@@ -91,7 +91,8 @@ def get(server_url: str) -> Credential | None:
         server_url: The server's address; a trailing slash does not matter.
 
     Returns:
-        The token from ``UNIFLOW_TOKEN`` (an empty value counts as unset), else
+        The token from ``UNIFLOW_TOKEN`` (stripped of white space; an empty value
+        counts as unset), else
         the OS keyring, else the fallback file, with its source; None when none
         of them has one.
 
@@ -99,7 +100,8 @@ def get(server_url: str) -> Credential | None:
         CredentialError: The keyring did not answer in time or failed, or the
             fallback file cannot be read.
     """
-    from_env = os.environ.get(TOKEN_ENV)
+    # Secrets read from files or CI settings often end in a newline.
+    from_env = os.environ.get(TOKEN_ENV, "").strip()
     if from_env:
         return Credential(from_env, f"environment variable {TOKEN_ENV}")
 
@@ -216,7 +218,7 @@ def _key(server_url: str) -> str:
 
 def _refuse_when_env_is_set(action: str) -> None:
     """Raise when the token comes from the environment, which we cannot change."""
-    if os.environ.get(TOKEN_ENV):
+    if os.environ.get(TOKEN_ENV, "").strip():
         raise CredentialError(
             f"{TOKEN_ENV} is set and always wins, so UniFlow will not {action}; "
             f"unset {TOKEN_ENV} first."

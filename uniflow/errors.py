@@ -42,11 +42,19 @@ class ProjectError(UniFlowError):
     """A project is unknown (``found`` is False), or cannot be registered as asked."""
 
     def __init__(
-        self, message: str, *, project: str | None = None, found: bool = True
+        self,
+        message: str,
+        *,
+        project: str | None = None,
+        found: bool = True,
+        conflict: bool = False,
     ) -> None:
         super().__init__(message)
         self.project = project
         self.found = found
+        """False when the project is not registered."""
+        self.conflict = conflict
+        """True when the name belongs to another project folder."""
 
 
 class PipelineError(UniFlowError):

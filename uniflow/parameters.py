@@ -9,6 +9,7 @@ schema alone.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from uniflow.errors import FieldError, ParameterError
@@ -106,7 +107,11 @@ def _is_instance(kind: str, value: Any) -> bool:
     if kind == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+        )
     if kind == "boolean":
         return isinstance(value, bool)
     return value is None
@@ -119,7 +124,9 @@ def _validator(schema: dict[str, Any]) -> Any:
         "integer", lambda _checker, value: _is_instance("integer", value)
     )
     cls = validators.extend(Draft202012Validator, type_checker=checker)
-    return cls(schema)
+    # Formats (a date, a time) are checked too, not only noted as the standard
+    # allows, so that "2024-02-30" is refused before a run exists.
+    return cls(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def _field_errors(error: Any, schema: dict[str, Any]) -> list[FieldError]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from uniflow.errors import ConfigError
+
 HOME_ENV = "UNIFLOW_HOME"
 
 
@@ -17,12 +19,25 @@ def home() -> Path:
     """Return UniFlow's data folder, creating it readable by the user only."""
     configured = os.environ.get(HOME_ENV)
     if configured:
-        path = Path(configured).expanduser().resolve()
+        path = Path(configured).expanduser()
+        if not path.is_absolute():
+            # A relative folder would change with the current folder.
+            raise ConfigError(
+                f"{HOME_ENV}={configured!r} is relative; give an absolute path."
+            )
     else:
         import platformdirs
 
         path = platformdirs.user_data_path("uniflow", appauthor=False)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(
+            f"UniFlow cannot use {str(path)!r} as its data folder: {exc.strerror}; "
+            f"set {HOME_ENV} to a folder you can write."
+        ) from None
+    if not path.is_dir():
+        raise ConfigError(f"{str(path)!r} is not a folder; set {HOME_ENV} to one.")
     return path
 
 

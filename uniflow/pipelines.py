@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar, overload
 
 from uniflow import _context
+from uniflow.errors import PipelineError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,8 +47,22 @@ class Pipeline:
         return self._model
 
     def parameters_schema(self) -> dict[str, Any]:
-        """Return the JSON Schema of the pipeline's parameters."""
-        schema: dict[str, Any] = self.parameters_model().model_json_schema()
+        """Return the JSON Schema of the pipeline's parameters.
+
+        Raises:
+            PipelineError: A parameter's type has no JSON form (a class of the
+                project's own, say).
+        """
+        try:
+            schema: dict[str, Any] = self.parameters_model().model_json_schema()
+        except PipelineError:
+            raise
+        except Exception as exc:
+            raise PipelineError(
+                f"Pipeline {self.name!r} has a parameter whose type UniFlow cannot "
+                f"check or pass as JSON ({str(exc).splitlines()[0]}); use str, int, "
+                "float, bool, lists, dicts, enums or dates."
+            ) from None
         schema["additionalProperties"] = False
         return schema
 
@@ -144,8 +159,18 @@ def _signature_model(name: str, func: Callable[..., Any]) -> Any:
     # which is in the runner and describe child processes.
     import pydantic
 
+    try:
+        # eval_str resolves annotations written as strings (as under
+        # `from __future__ import annotations`) in the function's module.
+        signature = inspect.signature(func, eval_str=True)
+    except Exception as exc:
+        raise PipelineError(
+            f"The parameter types of pipeline {name!r} cannot be resolved ({exc}); "
+            "import the types they name at the top of its module."
+        ) from None
+
     fields: dict[str, Any] = {}
-    for param in inspect.signature(func).parameters.values():
+    for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         annotation = Any if param.annotation is param.empty else param.annotation

@@ -13,8 +13,13 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from uniflow.errors import ConfigError
+from uniflow.errors import ConfigError, ProjectError
+from uniflow.runs import timestamp
+
+if TYPE_CHECKING:
+    from uniflow.store import Store
 
 CONFIG_NAME = "uniflow.toml"
 DEFAULT_PROJECT = "default"
@@ -34,7 +39,13 @@ class Project:
         """Return every Python file that may define pipelines, in a stable order."""
         files: list[Path] = []
         for entry in self.pipelines:
-            path = self.root / entry
+            path = (self.root / entry).resolve()
+            if not path.is_relative_to(self.root):
+                raise ConfigError(
+                    f"{CONFIG_NAME} names pipelines {entry!r}, outside the project "
+                    f"folder {self.root}; list paths inside it.",
+                    path=self.root / CONFIG_NAME,
+                )
             if path.is_dir():
                 files.extend(
                     p
@@ -114,3 +125,52 @@ def find(start: Path) -> Project | None:
         if (folder / CONFIG_NAME).is_file():
             return load(folder)
     return None
+
+
+def register(store: Store, name: str, path: str) -> bool:
+    """Register the project folder ``path`` under ``name``.
+
+    A name already registered from another folder is taken over only when that
+    folder no longer holds the project (it moved or was deleted), so that two
+    projects of one name never replace each other silently.
+
+    Returns:
+        True when the registration is new or changed, False when it was there.
+
+    Raises:
+        ProjectError: The path is not an absolute folder, its ``uniflow.toml``
+            names another project, or the name belongs to another folder.
+        ConfigError: Its ``uniflow.toml`` is invalid.
+    """
+    root = Path(path)
+    if not root.is_absolute():
+        raise ProjectError(f"The project path {path!r} must be absolute.")
+    if not root.is_dir():
+        raise ProjectError(f"The project path {path!r} is not a folder.")
+    project = load(root)
+    if project.name != name:
+        raise ProjectError(
+            f"{project.root / CONFIG_NAME} names the project {project.name!r}, "
+            f"not {name!r}."
+        )
+
+    known = store.project_path(name)
+    if known == str(project.root):
+        return False
+    if known is not None and _holds(Path(known), name):
+        raise ProjectError(
+            f"Project {name!r} is already registered from {known}; give this one "
+            f"another name in {project.root / CONFIG_NAME}, or remove the other "
+            f"with `uniflow projects remove {name}`.",
+            project=name,
+            conflict=True,
+        )
+    store.put_project(name, str(project.root), timestamp())
+    return True
+
+
+def _holds(root: Path, name: str) -> bool:
+    try:
+        return load(root).name == name
+    except ConfigError:
+        return False

@@ -25,6 +25,7 @@ from uniflow.errors import ConfigError, PipelineError, PipelineNotFound
 from uniflow.pipelines import Pipeline
 
 EVENTS_FD_ENV = "UNIFLOW_EVENTS_FD"
+MAX_RESULT = 256 * 1024
 
 
 def discover(project: projects.Project) -> dict[str, Pipeline]:
@@ -43,10 +44,9 @@ def discover(project: projects.Project) -> dict[str, Pipeline]:
         name = ".".join(relative.parts)
         try:
             module = importlib.import_module(name)
-        except Exception as exc:
-            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        except (Exception, SystemExit) as exc:
             raise PipelineError(
-                f"Importing {path.relative_to(project.root)} failed: {detail}"
+                f"Importing {path.relative_to(project.root)} failed: {_why(exc)}"
             ) from exc
 
         for value in vars(module).values():
@@ -61,6 +61,15 @@ def discover(project: projects.Project) -> dict[str, Pipeline]:
                 )
             found[value.name] = value
     return found
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"it calls sys.exit({exc.code!r}) when imported"
+    if isinstance(exc, SyntaxError):
+        where = f"{Path(exc.filename or '?').name}, line {exc.lineno}"
+        return f"SyntaxError: {exc.msg} ({where})"
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()
 
 
 def describe(root: Path) -> dict[str, Any]:
@@ -112,10 +121,24 @@ def execute(spec: dict[str, Any], events: Any) -> int:
 
 
 def _json_or_none(value: Any) -> Any:
-    # A result that is not JSON data (a model, a frame) is not recorded.
+    # A result that is not JSON data (a model, a frame), or too large to show, is
+    # not recorded; the log says why. Large outputs belong in the run's folder.
     try:
-        json.dumps(value, allow_nan=False)
+        size = len(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError):
+        if value is not None:
+            print(
+                f"uniflow: the result ({type(value).__name__}) is not JSON data "
+                "and is not recorded",
+                file=sys.stderr,
+            )
+        return None
+    if size > MAX_RESULT:
+        print(
+            f"uniflow: the result ({size} bytes of JSON) is over {MAX_RESULT} "
+            "bytes and is not recorded; write it to run_folder()",
+            file=sys.stderr,
+        )
         return None
     return value
 

@@ -91,6 +91,7 @@ class Store(Protocol):
     def put_project(self, name: str, path: str, at: str) -> None: ...
     def project_path(self, name: str) -> str | None: ...
     def projects(self) -> dict[str, str]: ...
+    def remove_project(self, name: str) -> bool: ...
 
     def add_run(self, run: Run) -> None: ...
     def run(self, run_id: str) -> Run | None: ...
@@ -245,6 +246,12 @@ class SQLiteStore:
         """Return every registered project's folder by name."""
         rows = self._db.execute("SELECT name, path FROM projects ORDER BY name")
         return {row["name"]: row["path"] for row in rows}
+
+    def remove_project(self, name: str) -> bool:
+        """Forget a project; its runs stay. Return False when it was not there."""
+        with self._transaction() as db:
+            gone = db.execute("DELETE FROM projects WHERE name = ?", (name,))
+        return gone.rowcount > 0
 
     # Runs
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import httpx
 
@@ -187,3 +188,30 @@ def test_project_option_runs_outside_it(cli_daemon, tmp_path):
 
     assert done.code == 0, done
     assert json.loads(done.out)["project"] == "testproj"
+
+
+def test_same_project_name_is_refused(cli_daemon, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(cli_daemon.project, other)
+
+    done = cli_daemon.cli("run", "hello", cwd=other)
+
+    assert done.code == 2, done
+    assert "already registered" in done.said
+    assert "uniflow projects remove testproj" in done.said
+    listed = cli_daemon.cli("projects", "list", "--output", "json")
+    assert {"name": "testproj", "path": str(cli_daemon.project)} in json.loads(
+        listed.out
+    )
+
+
+def test_escapes_in_errors_are_defused(cli_daemon):
+    evil = "\x1b]0;pwned\x07\x1b[2J[red]FAKE[/red]"
+    done = cli_daemon.cli(
+        "run", "raises", "--wait", "-p", f"message={evil}", cwd=cli_daemon.project
+    )
+
+    assert done.code == 1, done
+    assert "\x1b" not in done.out + done.err
+    assert "\x07" not in done.out + done.err
+    assert "[red]FAKE[/red]" in done.out

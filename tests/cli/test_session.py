@@ -160,3 +160,43 @@ def test_url_without_token_exits_four(cli, dead_url):
     assert "Traceback" not in done.err
     assert not (cli.home / "credentials.json").exists()
     assert cli.state() is None
+
+
+def test_env_token_may_end_in_newline(cli_daemon):
+    viewer = cli_daemon.cli(
+        "token", "create", "--name", f"nl-{os.getpid()}", "--role", "viewer"
+    )
+    secret = viewer.out.strip()
+
+    done = cli_daemon.cli("runs", "list", UNIFLOW_TOKEN=f" {secret}\n")
+
+    assert done.code == 0, done
+
+
+@pytest.mark.parametrize("token", ["uf_abc\u00e9", "uf_a b", "uf_\x1b[2J"])
+def test_odd_env_token_is_refused_unquoted(cli_daemon, token):
+    done = cli_daemon.cli("runs", "list", UNIFLOW_TOKEN=token)
+
+    assert done.code == 4, done
+    assert "Traceback" not in done.err
+    assert token.strip() not in done.said
+
+
+@pytest.mark.parametrize(
+    "url", ["localhost:8080", "ftp://x", "not a url", "http://[::1"]
+)
+def test_bad_url_is_a_usage_error(cli, url):
+    done = cli("runs", "list", UNIFLOW_URL=url, UNIFLOW_TOKEN="uf_anything")
+
+    assert done.code == 2, done
+    assert "http://127.0.0.1:8080" in done.said
+    assert "Traceback" not in done.err
+
+
+@pytest.mark.parametrize("home", ["relative/home", "/etc/passwd"])
+def test_bad_home_is_a_usage_error(cli, home):
+    done = cli("runs", "list", UNIFLOW_HOME=home)
+
+    assert done.code == 2, done
+    assert "UNIFLOW_HOME" in done.said
+    assert "Traceback" not in done.err

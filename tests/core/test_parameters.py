@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from uniflow.errors import ParameterError
@@ -100,3 +102,21 @@ def test_schema_comes_from_the_signature():
         "type": "number",
     }
     assert train.description == "Train something."
+
+
+def test_formats_are_checked():
+    @pipeline
+    def dated(when: datetime.date) -> None:
+        """Take a date."""
+
+    schema = dated.parameters_schema()
+    assert resolve(schema, {"when": "2024-02-29"}) == {"when": "2024-02-29"}
+    for bad in ("2024-02-30", "garbage"):
+        with pytest.raises(ParameterError):
+            resolve(schema, {"when": bad})
+
+
+@pytest.mark.parametrize("text", ["inf", "nan", "1e999", "-Infinity"])
+def test_non_finite_numbers_are_refused(text):
+    with pytest.raises(ParameterError):
+        parse_text(SCHEMA, "learning_rate", text)

@@ -99,3 +99,18 @@ def test_describe_output_is_json_only(tmp_path):
     )
     assert json.loads(done.stdout)["pipelines"][0]["name"] == "hello"
     assert "imported!" in done.stderr
+
+
+@pytest.mark.parametrize("entry", ["../", "/usr/lib"])
+def test_pipelines_outside_are_refused(tmp_path, entry):
+    root = make_project(
+        tmp_path / "p", toml=f'[project]\npipelines = ["{entry}"]\n', a=PIPELINE
+    )
+    with pytest.raises(ConfigError, match="outside the project"):
+        Catalog().describe(root)
+
+
+def test_exit_at_import_is_explained(tmp_path):
+    root = make_project(tmp_path / "p", a="import sys\nsys.exit(3)\n")
+    with pytest.raises(PipelineError, match=r"sys.exit\(3\) when imported"):
+        Catalog().describe(root)

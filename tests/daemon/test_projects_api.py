@@ -101,3 +101,62 @@ def test_broken_pipeline_module_gets_422(admin, tmp_path, problem):
     body = problem(answer, 422)
     assert "broken.py" in body["detail"]
     assert name not in project_names(admin)
+
+
+def register(client, name, folder):
+    return client.post("/api/v1/projects", json={"name": name, "path": str(folder)})
+
+
+def test_same_name_elsewhere_is_409(admin, tmp_path, problem):
+    name = f"p-{uuid.uuid4().hex[:8]}"
+    first = make_project(tmp_path / "a", name)
+    second = make_project(tmp_path / "b", name)
+    assert register(admin, name, first).status_code == 201
+
+    body = problem(register(admin, name, second), 409)
+
+    assert str(first) in body["detail"]
+    assert f"uniflow projects remove {name}" in body["detail"]
+    projects = admin.get("/api/v1/projects").json()["projects"]
+    assert {"name": name, "path": str(first)} in projects
+
+
+def test_moved_project_takes_its_name(admin, tmp_path):
+    name = f"p-{uuid.uuid4().hex[:8]}"
+    old = make_project(tmp_path / "old", name)
+    assert register(admin, name, old).status_code == 201
+    new = old.rename(tmp_path / "new")
+
+    answer = register(admin, name, new)
+
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["path"] == str(new)
+
+
+def test_removed_project_is_forgotten(admin, operator, tmp_path, problem):
+    name = f"p-{uuid.uuid4().hex[:8]}"
+    folder = make_project(tmp_path / name, name)
+    register(admin, name, folder)
+
+    problem(operator.delete(f"/api/v1/projects/{name}"), 403)
+    answer = admin.delete(f"/api/v1/projects/{name}")
+
+    assert answer.status_code == 200, answer.text
+    assert name not in project_names(admin)
+    problem(admin.delete(f"/api/v1/projects/{name}"), 404)
+
+
+def test_broken_project_hides_no_other(admin, tmp_path):
+    name = f"p-{uuid.uuid4().hex[:8]}"
+    folder = make_project(tmp_path / name, name)
+    register(admin, name, folder)
+    (folder / "pipelines" / "ping.py").write_text("def broken(:\n")
+
+    answer = admin.get("/api/v1/pipelines")
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert "hello" in {p["name"] for p in body["pipelines"]}
+    [broken] = [p for p in body["problems"] if p["project"] == name]
+    assert "SyntaxError" in broken["detail"] and "line 1" in broken["detail"]
+    admin.delete(f"/api/v1/projects/{name}")
