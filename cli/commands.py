@@ -83,8 +83,10 @@ def run(
         return ExitCode.OK
 
     err.print(
-        f"Run {started['run_id']} of {pipeline!r} queued in project "
-        f"{started['project']!r}; waiting for it to finish."
+        render.plain(
+            f"Run {started['run_id']} of {pipeline!r} queued in project "
+            f"{started['project']!r}; waiting for it to finish."
+        )
     )
     try:
         with session.client() as client:
@@ -166,7 +168,7 @@ def runs_list(
     )
     if output is Output.JSON:
         render.print_json(out, found)
-    elif not found and (pipeline or status):
+    elif not found and (pipeline is not None or status is not None):
         err.print("No runs match these filters.")
     elif not found:
         err.print("No runs yet; start one with `uniflow run PIPELINE`.")
@@ -199,8 +201,10 @@ def token_create(
         return
 
     err.print(
-        f"Created token {created['name']!r} ({created['token_id']}, role "
-        f"{created['role']}). Copy the secret now: it will not be shown again."
+        render.plain(
+            f"Created token {created['name']!r} ({created['token_id']}, role "
+            f"{created['role']}). Copy the secret now: it will not be shown again."
+        )
     )
     out.print(created["secret"], soft_wrap=True)
 
@@ -219,7 +223,7 @@ def token_revoke(out: Console, err: Console, token_id: str) -> None:
     """Revoke a token."""
     session = open_session(err)
     token = call(session, err, lambda c: c.revoke_token(token_id))
-    out.print(f"Revoked token {token['name']!r} ({token['token_id']}).")
+    out.print(render.plain(f"Revoked token {token['name']!r} ({token['token_id']})."))
 
 
 # Projects
@@ -241,7 +245,7 @@ def projects_remove(out: Console, err: Console, name: str) -> None:
     """Forget a registered project."""
     session = open_session(err)
     removed = call(session, err, lambda c: c.remove_project(name))
-    out.print(f"Removed project {removed['name']!r} ({removed['path']}).")
+    out.print(render.plain(f"Removed project {removed['name']!r} ({removed['path']})."))
 
 
 # Daemon
@@ -254,9 +258,15 @@ def daemon_start(out: Console, host: str | None, port: int | None) -> None:
     port = settings.port if port is None else port
     state, started = daemon_control.start(host, port)
     if started:
-        out.print(f"UniFlow daemon started at {state.url} (pid {state.pid}).")
+        out.print(
+            render.plain(f"UniFlow daemon started at {state.url} (pid {state.pid}).")
+        )
     else:
-        out.print(f"A UniFlow daemon already runs at {state.url} (pid {state.pid}).")
+        out.print(
+            render.plain(
+                f"A UniFlow daemon already runs at {state.url} (pid {state.pid})."
+            )
+        )
         if port and not state.url.endswith(f":{port}"):
             out.print(
                 f"To move it to port {port}, stop it first: `uniflow daemon stop`."
@@ -271,7 +281,9 @@ def daemon_start(out: Console, host: str | None, port: int | None) -> None:
     if project is not None:
         session = open_session(out, start=False)
         call(session, out, _register_current_project)
-        out.print(f"Project {project.name!r} registered from {project.root}.")
+        out.print(
+            render.plain(f"Project {project.name!r} registered from {project.root}.")
+        )
 
 
 def daemon_stop(out: Console) -> None:
@@ -280,19 +292,30 @@ def daemon_stop(out: Console) -> None:
     if state is None:
         out.print("No UniFlow daemon is running.")
     else:
-        out.print(f"Stopped the UniFlow daemon (pid {state.pid}).")
+        out.print(render.plain(f"Stopped the UniFlow daemon (pid {state.pid})."))
 
 
 def daemon_status(out: Console) -> int:
     """Print the daemon's state; return 0 when it answers."""
     state = daemon_control.current()
+    holder = None if state else daemon_control.lock_holder()
+    if holder is not None:
+        out.print(
+            f"A UniFlow daemon (pid {holder}) runs for this data folder, but its "
+            "daemon.json is gone; restart it: `uniflow daemon stop`, then start."
+        )
+        return ExitCode.DAEMON_UNREACHABLE
     if state is None:
         out.print(
             "No UniFlow daemon is running; start one with `uniflow daemon start`."
         )
         return ExitCode.DAEMON_UNREACHABLE
     if not daemon_control.healthy(state.url):
-        out.print(f"The daemon (pid {state.pid}) does not answer at {state.url}.")
+        out.print(
+            render.plain(
+                f"The daemon (pid {state.pid}) does not answer at {state.url}."
+            )
+        )
         return ExitCode.DAEMON_UNREACHABLE
     out.print(
         f"UniFlow daemon running at {state.url} (pid {state.pid}, "

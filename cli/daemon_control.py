@@ -14,6 +14,7 @@ from uniflow.daemon.server import (
     DaemonState,
     clear_state,
     client_url,
+    lock_holder,
     pid_alive,
     read_state,
 )
@@ -94,10 +95,15 @@ def _spawn(host: str, port: int) -> DaemonState:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            tail = _log_tail()
+            hint = (
+                " Check --host and --port, or the [daemon] settings of config.toml."
+                if "Cannot listen" in tail
+                else ""
+            )
             raise DaemonError(
                 f"The daemon could not start on {client_url(host, port)}: "
-                f"{_log_tail()} (log: {log}). Check --host and --port, or the "
-                "[daemon] settings of config.toml."
+                f"{tail} (log: {log}).{hint}"
             )
         state = read_state()
         if state is not None and state.pid == process.pid and healthy(state.url):
@@ -121,7 +127,11 @@ def stop() -> DaemonState | None:
     """
     state = current()
     if state is None:
-        return None
+        holder = lock_holder()
+        if holder is None:
+            return None
+        # Its daemon.json is gone, but it still holds the data folder.
+        state = DaemonState(holder, "", "")
     try:
         os.kill(state.pid, signal.SIGTERM)
     except ProcessLookupError:

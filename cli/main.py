@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from uniflow.cli.render import Output
+from uniflow.cli.status import ExitCode
 from uniflow.tokens import Role
 
 app = typer.Typer(
@@ -189,7 +190,9 @@ def projects_list(output: OutputOption = Output.TABLE) -> None:
 
 @projects_app.command("remove")
 def projects_remove(
-    name: Annotated[str, typer.Argument(help="The project's name.")],
+    name: Annotated[
+        str, typer.Argument(help="The project's name.", callback=_not_blank)
+    ],
 ) -> None:
     """Forget a registered project; its runs stay in the history.
 
@@ -247,6 +250,12 @@ def main(argv: list[str] | None = None) -> Any:
     """
     from uniflow.errors import UniFlowError
 
+    for arg in sys.argv[1:] if argv is None else argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            err.print(f"Error: the argument {arg!r} is not valid UTF-8 text.")
+            sys.exit(ExitCode.USAGE)
     try:
         app(args=argv, prog_name="uniflow")
     except UniFlowError as exc:

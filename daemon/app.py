@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +14,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 import uniflow
-from uniflow import parameters, projects, tokens
+from uniflow import jsondata, parameters, projects, tokens
 from uniflow.catalog import Catalog
 from uniflow.daemon import auth
 from uniflow.daemon.models import (
@@ -287,7 +285,7 @@ def _check_body() -> Response | None:
             kind="unsupported-media-type",
         )
     try:
-        body = _strict_json(request.get_data())
+        body = jsondata.loads(request.get_data())
     except ValueError as exc:
         return problem(400, f"The body is not valid JSON: {exc}", kind="malformed-json")
     if not isinstance(body, dict):
@@ -299,37 +297,6 @@ def _check_body() -> Response | None:
             errors=[{"field": "", "location": "body", "message": message}],
         )
     return None
-
-
-def _strict_json(data: bytes) -> Any:
-    """Parse a body as strict JSON, which Python's json module is not by default.
-
-    It refuses NaN and Infinity (which would make later answers invalid JSON for
-    every client), numbers too large for a float, text that is not valid
-    Unicode (lone surrogates) and nesting deep enough to exhaust the stack.
-    """
-
-    def no_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not a JSON number.")
-
-    def finite(text: str) -> float:
-        value = float(text)
-        if not math.isfinite(value):
-            raise ValueError(f"{text} is too large a number.")
-        return value
-
-    try:
-        value = json.loads(data, parse_constant=no_constant, parse_float=finite)
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except RecursionError:
-        raise ValueError("it is nested too deeply.") from None
-    except UnicodeError:
-        raise ValueError("it holds text that is not valid Unicode.") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"{exc.msg} at line {exc.lineno} column {exc.colno}."
-        ) from None
-    return value
 
 
 def _validation_problem(exc: ValidationError) -> Response:

@@ -17,7 +17,7 @@ from typing import Any
 
 from uniflow import paths
 from uniflow.config import DEFAULT_HOST, DEFAULT_PORT
-from uniflow.errors import DaemonError
+from uniflow.errors import DaemonError, UniFlowError
 from uniflow.runs import timestamp
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,19 @@ def lock_held() -> bool:
         return True
     os.close(fd)
     return False
+
+
+def lock_holder() -> int | None:
+    """Return the pid of the daemon holding the data folder's lock, or None.
+
+    This finds a running daemon even when its ``daemon.json`` was deleted.
+    """
+    if not lock_held():
+        return None
+    try:
+        return int((paths.home() / LOCK_NAME).read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def pid_alive(pid: int) -> bool:
@@ -149,6 +162,8 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any) ->
             f"A UniFlow daemon already runs for {paths.home()}{where}; stop it "
             "with `uniflow daemon stop`, or set UNIFLOW_HOME to use another folder."
         )
+    os.ftruncate(lock, 0)
+    os.write(lock, str(os.getpid()).encode())
     try:
         _serve(host, port, options)
     finally:
@@ -221,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         serve(args.host, args.port)
-    except DaemonError as exc:
+    except UniFlowError as exc:
         logger.error("%s", exc)
         return 1
     except OSError as exc:

@@ -99,6 +99,16 @@ class LocalExecution:
         _kill_group(self.pid, signal.SIGKILL)
 
 
+def _is_runner_of(pid: int, run_id: str) -> bool:
+    """Whether ``pid`` is still the runner of ``run_id``, not a process that
+    reuses its pid: the runner's environment names its run."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"UNIFLOW_RUN_ID={run_id}".encode() in environ.split(b"\0")
+
+
 def _kill_group(pgid: int, signum: int) -> bool:
     """Send a signal to a process group; return False when the group is gone."""
     try:
@@ -190,7 +200,7 @@ class Supervisor:
             # failing it; until then its process group is stopped, since nothing
             # would observe it or record its end.
             run = self._store.run(run_id)
-            if run is not None and run.pid:
+            if run is not None and run.pid and _is_runner_of(run.pid, run_id):
                 _kill_group(run.pid, signal.SIGTERM)
             self._store.update_run(
                 run_id,

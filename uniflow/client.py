@@ -198,14 +198,20 @@ def check_url(url: str) -> str:
     url = url.strip().rstrip("/")
     try:
         parts = urlsplit(url)
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        valid = (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and not (parts.username or parts.password or parts.query or parts.fragment)
+        )
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         valid = False
     if not valid:
+        # Not quoted whole: a user name and password may be part of it.
+        shown = url.split("@")[-1] if "@" in url else url
         raise ConfigError(
-            f"{url!r} is not a server address; give one such as "
-            "'http://127.0.0.1:8080'."
+            f"{shown!r} is not a server address; give one such as "
+            "'http://127.0.0.1:8080', without a user, password or query."
         )
     return url
 

@@ -51,7 +51,9 @@ def load() -> Settings:
             path=path,
         )
     daemon = data.get("daemon", {})
-    unknown = set(daemon) - {"host", "port"} if isinstance(daemon, dict) else {""}
+    if not isinstance(daemon, dict):
+        raise ConfigError(f"daemon in {path} must be a [daemon] table.", path=path)
+    unknown = set(daemon) - {"host", "port"}
     if unknown:
         raise ConfigError(
             f"Unknown settings in [daemon] of {path}: {sorted(unknown)}; "

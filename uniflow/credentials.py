@@ -347,7 +347,7 @@ def _read_file() -> dict[str, str]:
     """Return the fallback file's map of server URL to token (empty if none)."""
     path = paths.credentials_file()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return {}
     except OSError as exc:

@@ -12,6 +12,7 @@ import json
 import math
 from typing import Any
 
+from uniflow import jsondata
 from uniflow.errors import FieldError, ParameterError
 
 _EXPECTS = {
@@ -72,7 +73,7 @@ def parse_text(schema: dict[str, Any], name: str, text: str) -> Any:
     for kind in ("integer", "number", "boolean", "null"):
         if kind in types:
             try:
-                value = json.loads(text)
+                value = jsondata.loads(text)
             except ValueError:
                 continue
             if _is_instance(kind, value):
@@ -86,10 +87,12 @@ def parse_text(schema: dict[str, Any], name: str, text: str) -> Any:
     # Lists and objects are written as JSON; an untyped parameter takes JSON
     # when the text is JSON, else the text itself.
     try:
-        return json.loads(text)
-    except ValueError:
+        return jsondata.loads(text)
+    except ValueError as exc:
         if types:
-            raise refused from None
+            raise ParameterError(
+                [FieldError(name, f"expects {expects} written as JSON: {exc}")]
+            ) from None
         return text
 
 
@@ -107,11 +110,12 @@ def _is_instance(kind: str, value: Any) -> bool:
     if kind == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "number":
-        return (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-        )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        try:
+            return math.isfinite(float(value))
+        except OverflowError:  # an integer beyond any float
+            return False
     if kind == "boolean":
         return isinstance(value, bool)
     return value is None
@@ -120,8 +124,11 @@ def _is_instance(kind: str, value: Any) -> bool:
 def _validator(schema: dict[str, Any]) -> Any:
     from jsonschema import Draft202012Validator, validators
 
-    checker = Draft202012Validator.TYPE_CHECKER.redefine(
-        "integer", lambda _checker, value: _is_instance("integer", value)
+    checker = Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {
+            kind: lambda _checker, value, kind=kind: _is_instance(kind, value)
+            for kind in ("integer", "number")
+        }
     )
     cls = validators.extend(Draft202012Validator, type_checker=checker)
     # Formats (a date, a time) are checked too, not only noted as the standard

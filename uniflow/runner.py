@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from uniflow import _context, projects
+from uniflow import _context, jsondata, projects
 from uniflow.errors import ConfigError, PipelineError, PipelineNotFound
 from uniflow.pipelines import Pipeline
 
@@ -94,18 +94,23 @@ def execute(spec: dict[str, Any], events: Any) -> int:
                 spec["pipeline_name"], project=project.name, available=sorted(found)
             )
 
-        model = target.parameters_model()
-        arguments = model.model_validate(spec["parameters"])
+        arguments = _arguments(target, spec["parameters"])
         result = target.func(
-            **{name: getattr(arguments, name) for name in model.model_fields}
+            **{name: getattr(arguments, name) for name in type(arguments).model_fields}
         )
     except SystemExit as exc:
-        # sys.exit() in a pipeline ends the run with that code, like a script.
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        # sys.exit() in a pipeline ends the run as it would end a script: with
+        # its code, or with its message on stderr and code 1.
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+            error = f"the pipeline called sys.exit({code})"
+        else:
+            print(exc.code, file=sys.stderr)
+            code, error = 1, f"the pipeline exited: {exc.code}"
         if code == 0:
             reporter.emit("run_succeeded", result=None)
         else:
-            reporter.emit("run_failed", error=f"the pipeline called sys.exit({code})")
+            reporter.emit("run_failed", error=error)
         return code
     except BaseException as exc:
         traceback.print_exc()
@@ -120,10 +125,24 @@ def execute(spec: dict[str, Any], events: Any) -> int:
     return 0
 
 
+def _arguments(target: Pipeline, values: dict[str, Any]) -> Any:
+    import pydantic
+
+    try:
+        return target.parameters_model().model_validate(values)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise PipelineError(f"Invalid parameters: {problems}") from None
+
+
 def _json_or_none(value: Any) -> Any:
     # A result that is not JSON data (a model, a frame), or too large to show, is
     # not recorded; the log says why. Large outputs belong in the run's folder.
     try:
+        jsondata.check(value)
         size = len(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError):
         if value is not None:
@@ -154,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     # Processes the pipeline starts must not hold the pipe open, or the daemon
     # would wait for them too before it sees the run end.
     os.set_inheritable(fd, False)
-    with os.fdopen(fd, "w", encoding="utf-8") as events:
+    # "replace": an error message with a lone surrogate still arrives, marked.
+    with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as events:
         return execute(spec, events)
 
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from uniflow.errors import TokenError
+from uniflow.errors import ConfigError, TokenError
 from uniflow.runs import Run, RunStatus, StepRecord
 from uniflow.tokens import Role, Token
 
@@ -118,7 +118,14 @@ class SQLiteStore:
         if not path.exists():
             # Create the file readable by its owner only, before SQLite opens it.
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._migrate()
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"The store {path} cannot be read ({exc}); move it aside to start "
+                "afresh, or put back a backup.",
+                path=path,
+            ) from None
 
     @property
     def _db(self) -> sqlite3.Connection:

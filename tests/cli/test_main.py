@@ -40,3 +40,18 @@ def test_missing_option_is_usage_error(cli):
     assert "--name" in done.err
     assert "Traceback" not in done.err
     assert not (cli.home / "daemon.json").exists()
+
+
+def test_invalid_utf8_argument_is_usage_error(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "uniflow.cli.main", "runs", "show", b"\xff"],
+        capture_output=True,
+        text=True,
+        env={"UNIFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 2, done
+    assert "not valid UTF-8" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -120,3 +120,24 @@ def test_formats_are_checked():
 def test_non_finite_numbers_are_refused(text):
     with pytest.raises(ParameterError):
         parse_text(SCHEMA, "learning_rate", text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[1e999]", "[Infinity]", '{"a": NaN}', '["\\ud800"]', "[" * 5000 + "]" * 5000],
+)
+def test_json_text_must_be_strict(text):
+    def take(items: list[float]) -> None:
+        """Take a list."""
+
+    schema = pipeline(take).parameters_schema()
+    with pytest.raises(ParameterError):
+        parse_text(schema, "items", text)
+
+
+def test_huge_integer_is_not_a_float():
+    huge = 10**400
+    with pytest.raises(ParameterError):
+        resolve(SCHEMA, {"epochs": 1, "learning_rate": huge})
+    with pytest.raises(ParameterError):
+        parse_text(SCHEMA, "learning_rate", str(huge))

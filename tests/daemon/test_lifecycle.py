@@ -134,3 +134,14 @@ def test_stale_state_never_kills_its_pid(tmp_path, monkeypatch):
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_recovery_spares_a_reused_pid():
+    from uniflow.daemon.supervisor import _is_runner_of
+
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        assert not _is_runner_of(bystander.pid, "run_0123456789abcdef")
+    finally:
+        bystander.kill()
+        bystander.wait()
