@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, time
 from typing import Any
 
 from uniflow import jsondata
@@ -133,7 +134,31 @@ def _validator(schema: dict[str, Any]) -> Any:
     cls = validators.extend(Draft202012Validator, type_checker=checker)
     # Formats (a date, a time) are checked too, not only noted as the standard
     # allows, so that "2024-02-30" is refused before a run exists.
-    return cls(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return cls(schema, format_checker=_format_checker())
+
+
+def _format_checker() -> Any:
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    checker = FormatChecker()
+    checker.checkers.update(Draft202012Validator.FORMAT_CHECKER.checkers)
+    # Date-times and times as the pipeline will read them (ISO 8601, with or
+    # without an offset), not only in the stricter RFC 3339 form.
+    for name, parse in (
+        ("date-time", datetime.fromisoformat),
+        ("time", time.fromisoformat),
+    ):
+        checker.checks(name, raises=ValueError)(_string_check(parse))
+    return checker
+
+
+def _string_check(parse: Any) -> Any:
+    def check(value: object) -> bool:
+        if isinstance(value, str):
+            parse(value)
+        return True
+
+    return check
 
 
 def _field_errors(error: Any, schema: dict[str, Any]) -> list[FieldError]:

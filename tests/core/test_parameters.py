@@ -141,3 +141,18 @@ def test_huge_integer_is_not_a_float():
         resolve(SCHEMA, {"epochs": 1, "learning_rate": huge})
     with pytest.raises(ParameterError):
         parse_text(SCHEMA, "learning_rate", str(huge))
+
+
+def test_date_times_are_checked_leniently():
+    def at(when: datetime.datetime, hour: datetime.time) -> None:
+        """Take a moment."""
+
+    schema = pipeline(at).parameters_schema()
+    for good in (
+        {"when": "2024-01-01T00:00:00", "hour": "12:00"},
+        {"when": "2024-01-01 00:00:00Z", "hour": "12:00:00+01:00"},
+    ):
+        assert resolve(schema, good) == good
+    with pytest.raises(ParameterError) as exc:
+        resolve(schema, {"when": "garbage", "hour": "25:99"})
+    assert set(fields(exc)) == {"when", "hour"}
