@@ -243,8 +243,3 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("Cannot listen on %s:%s: %s", args.host, args.port, exc)
         return 1
     return 0
-
-
-def log_path() -> Path:
-    """Return the log file of a daemon started in the background."""
-    return paths.daemon_log()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from uniflow.errors import (
@@ -239,11 +238,3 @@ def _api_error(response: httpx.Response) -> APIError:
         url=str(response.request.url),
         body=body,
     )
-
-
-def field_errors(error: APIError) -> Iterable[tuple[str, str]]:
-    """Return the ``(field, message)`` pairs of a 422 answer."""
-    items = error.body.get("errors")
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict):
-            yield str(item.get("field", "")), str(item.get("message", ""))
