@@ -34,10 +34,17 @@ projects_app = typer.Typer(
 app.add_typer(projects_app, name="projects")
 
 # Piped output is read by people too (through less or grep): give tables room
-# rather than folding them at 80 columns.
-out = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 160)
+# rather than folding them at 80 columns, and keep each message on one line.
+out = Console(
+    highlight=False,
+    markup=False,
+    width=None if sys.stdout.isatty() else 160,
+    soft_wrap=not sys.stdout.isatty(),
+)
 # Messages quote names and errors from servers and pipelines: no markup in them.
-err = Console(stderr=True, highlight=False, markup=False)
+err = Console(
+    stderr=True, highlight=False, markup=False, soft_wrap=not sys.stderr.isatty()
+)
 
 OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="table for people, json for scripts.")

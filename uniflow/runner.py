@@ -144,11 +144,11 @@ def _json_or_none(value: Any) -> Any:
     try:
         jsondata.check(value)
         size = len(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError) as exc:
         if value is not None:
             print(
-                f"uniflow: the result ({type(value).__name__}) is not JSON data "
-                "and is not recorded",
+                f"uniflow: the result ({type(value).__name__}) is not recorded: "
+                f"it cannot be written as JSON ({exc})",
                 file=sys.stderr,
             )
         return None
