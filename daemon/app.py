@@ -33,7 +33,7 @@ from uniflow.daemon.models import (
     TokenPath,
     TriggerRun,
 )
-from uniflow.daemon.problems import problem
+from uniflow.daemon.problems import from_error, problem
 from uniflow.daemon.supervisor import Supervisor
 from uniflow.errors import (
     ConfigError,
@@ -75,7 +75,7 @@ def create_app(store: Store, supervisor: Supervisor, catalog: Catalog) -> OpenAP
             return None
         return auth.check_request(store) or _check_body()
 
-    app.register_error_handler(UniFlowError, _core_problem)
+    app.register_error_handler(UniFlowError, from_error)
     app.register_error_handler(HTTPException, _http_problem)
     app.register_error_handler(Exception, _internal_problem)
 
@@ -320,12 +320,6 @@ def _validation_problem(exc: ValidationError) -> Response:
     return problem(
         422, f"The request is invalid: {listed}.", kind="validation", errors=fields
     )
-
-
-def _core_problem(exc: UniFlowError) -> Response:
-    from uniflow.daemon.problems import from_error
-
-    return from_error(exc)
 
 
 def _http_problem(exc: HTTPException) -> Response:
