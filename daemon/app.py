@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
-from flask import Response, g, jsonify, redirect, request
+from flask import Response, abort, current_app, g, jsonify, redirect, request
 from flask_openapi3 import APIBlueprint, Info, OpenAPI, Tag
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -16,12 +19,17 @@ from werkzeug.exceptions import HTTPException
 import uniflow
 from uniflow import jsondata, parameters, projects, tokens
 from uniflow.catalog import Catalog
+from uniflow.config import Settings
 from uniflow.daemon import auth
 from uniflow.daemon.models import (
     CreateToken,
     NewToken,
+    PageQuery,
+    PipelineList,
     PipelineQuery,
     Problem,
+    ProjectList,
+    ProjectOut,
     ProjectPath,
     RegisterProject,
     RunList,
@@ -32,8 +40,9 @@ from uniflow.daemon.models import (
     TokenOut,
     TokenPath,
     TriggerRun,
+    ValidationProblem,
 )
-from uniflow.daemon.problems import from_error, problem
+from uniflow.daemon.problems import MEDIA_TYPE, from_error, problem
 from uniflow.daemon.supervisor import Supervisor
 from uniflow.errors import (
     ConfigError,
@@ -48,54 +57,124 @@ from uniflow.tokens import Role
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 1024 * 1024
-ERRORS: dict[int, Any] = {
-    str(code): Problem
-    for code in (400, 401, 403, 404, 415, 422)  # type: ignore[misc]
-}
+F = TypeVar("F", bound=Callable[..., Any])
 BEARER = [{"bearer": []}]
+API_DESCRIPTION = """\
+Trigger and watch UniFlow pipeline runs, and manage projects and tokens.
+
+Every `/api/v1` request needs a token: `Authorization: Bearer <token>`. Roles: a
+*viewer* reads, an *operator* also triggers runs, an *admin* also manages projects
+and tokens. Create one with `uniflow token create --name NAME --role ROLE`, then
+press **Authorize** above.
+
+Every error is an RFC 9457 `application/problem+json` body with `type`, `title`,
+`status` and `detail`; a 422 also lists each invalid field in `errors`. Lists are
+paged: pass a page's `next_cursor` as `cursor` to get the next one.
+"""
 
 
-def create_app(store: Store, supervisor: Supervisor, catalog: Catalog) -> OpenAPI:
+class _OpenAPI(OpenAPI):
+    """flask-openapi3's app, with error answers documented as problem+json."""
+
+    def generate_spec_json(self) -> None:
+        super().generate_spec_json()  # type: ignore[no-untyped-call]
+        # flask-openapi3 documents every model answer as application/json; error
+        # answers are application/problem+json.
+        for operations in self.spec_json["paths"].values():
+            for operation in operations.values():
+                for status, answer in operation.get("responses", {}).items():
+                    content = answer.get("content", {})
+                    if int(status) >= 400 and "application/json" in content:
+                        content[MEDIA_TYPE] = content.pop("application/json")
+
+
+def create_app(
+    store: Store,
+    supervisor: Supervisor,
+    catalog: Catalog,
+    settings: Settings | None = None,
+) -> OpenAPI:
     """Return the daemon's app over a store, a supervisor and a catalog."""
-    app = OpenAPI(
+    settings = settings or Settings()
+    app = _OpenAPI(
         __name__,
-        info=Info(title="UniFlow API", version=uniflow.__version__),
+        info=Info(
+            title="UniFlow API",
+            version=uniflow.__version__,
+            description=API_DESCRIPTION,
+        ),
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
         validation_error_status=422,
+        validation_error_model=ValidationProblem,
         validation_error_callback=_validation_problem,
-        doc_prefix="/openapi",
+        doc_prefix="/docs",
     )
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    # Swagger UI reads the spec from its one public address.
+    app.config["SWAGGER_CONFIG"] = {"url": "/openapi.json"}
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
     @app.before_request
     def check() -> Response | None:
+        g.started = time.perf_counter()
         if not request.path.startswith("/api/"):
             return None
         return auth.check_request(store) or _check_body()
+
+    @app.after_request
+    def timing(response: Response) -> Response:
+        if "started" in g:
+            elapsed = (time.perf_counter() - g.started) * 1000
+            response.headers["Server-Timing"] = f"app;dur={elapsed:.2f}"
+        return response
 
     app.register_error_handler(UniFlowError, from_error)
     app.register_error_handler(HTTPException, _http_problem)
     app.register_error_handler(Exception, _internal_problem)
 
     app.get("/healthz", doc_ui=False)(_health)
-    app.get("/docs", doc_ui=False)(lambda: redirect("/openapi/swagger", code=302))
-    app.register_api(_api(store, supervisor, catalog))
+    app.get("/openapi.json", doc_ui=False, endpoint="spec")(
+        lambda: jsonify(app.api_doc)
+    )
+    app.get("/docs", doc_ui=False, endpoint="docs")(
+        lambda: redirect("/docs/swagger", code=302)
+    )
+    app.register_api(_api(store, supervisor, catalog, _limiter(app, settings)))
     return app
+
+
+def _limiter(app: OpenAPI, settings: Settings) -> Callable[[F], F]:
+    """Return the decorator that limits how many runs a token triggers a minute."""
+    if not settings.trigger_limit:
+        return lambda view: view
+
+    from flask_limiter import Limiter
+
+    limiter = Limiter(
+        key_func=lambda: str(g.token.token_id),
+        app=app,
+        storage_uri="memory://",
+        headers_enabled=True,
+    )
+    return limiter.limit(f"{settings.trigger_limit} per minute")  # type: ignore[return-value]
 
 
 def _health() -> Response:
     return jsonify(status="ok", service="uniflow", version=uniflow.__version__)
 
 
-def _api(store: Store, supervisor: Supervisor, catalog: Catalog) -> APIBlueprint:
+def _api(
+    store: Store,
+    supervisor: Supervisor,
+    catalog: Catalog,
+    limit_triggers: Callable[[F], F],
+) -> APIBlueprint:
     api = APIBlueprint(
         "api",
         __name__,
         url_prefix="/api/v1",
         abp_security=BEARER,
-        abp_responses=ERRORS,
+        abp_responses=_errors(400, 401, 403, 422, 500),
     )
 
     def project_root(name: str) -> Path:
@@ -109,10 +188,18 @@ def _api(store: Store, supervisor: Supervisor, catalog: Catalog) -> APIBlueprint
             )
         return Path(path)
 
-    _add_run_routes(api, store, supervisor, catalog, project_root)
+    _add_run_routes(api, store, supervisor, catalog, project_root, limit_triggers)
     _add_project_routes(api, store, catalog, project_root)
     _add_token_routes(api, store)
     return api
+
+
+def _errors(*statuses: int) -> dict[Any, Any]:
+    """Return the documented error answers of an operation."""
+    return {
+        str(status): ValidationProblem if status == 422 else Problem
+        for status in statuses
+    }
 
 
 def _add_run_routes(
@@ -121,15 +208,23 @@ def _add_run_routes(
     supervisor: Supervisor,
     catalog: Catalog,
     project_root: Callable[[str], Path],
+    limit_triggers: Callable[[F], F],
 ) -> None:
-    runs_tag = Tag(name="runs")
+    runs_tag = Tag(name="runs", description="Trigger runs and follow them.")
 
     @api.post(
-        "/runs", tags=[runs_tag], summary="Trigger a run", responses={201: RunOut}
+        "/runs",
+        tags=[runs_tag],
+        summary="Trigger a run",
+        description="Check the parameters against the pipeline's signature, record "
+        "the run as `queued` and start it as soon as a slot is free; answers at once "
+        "with the run and its `Location`. Needs the operator role. A token may "
+        "trigger a limited number of runs a minute (429 past it).",
+        responses={201: RunOut, **_errors(404, 413, 415, 429)},
     )
     @auth.requires(Role.OPERATOR)
+    @limit_triggers
     def trigger_run(body: TriggerRun) -> Any:
-        """Queue a run of a pipeline with parameters; answers at once with it."""
         described = catalog.describe(project_root(body.project))
         schema = described.pipeline(body.pipeline_name)["parameters"]
         resolved = parameters.resolve(
@@ -150,24 +245,41 @@ def _add_run_routes(
         return answer
 
     @api.get(
-        "/runs/<run_id>", tags=[runs_tag], summary="Show a run", responses={200: RunOut}
+        "/runs/<run_id>",
+        tags=[runs_tag],
+        summary="Show a run",
+        description="Return one run with its parameters, state, result and steps. "
+        "Needs the viewer role.",
+        responses={200: RunOut, **_errors(404)},
     )
     @auth.requires(Role.VIEWER)
     def get_run(path: RunPath) -> Any:
-        """Return one run with its parameters, state and steps."""
         run = store.run(path.run_id)
         if run is None:
             raise RunNotFound(path.run_id)
         return jsonify(run.to_dict())
 
-    @api.get("/runs", tags=[runs_tag], summary="List runs", responses={200: RunList})
+    @api.get(
+        "/runs",
+        tags=[runs_tag],
+        summary="List runs",
+        description="Return a page of runs, newest first, optionally only those of "
+        "one pipeline or in one state; results and steps are left out. Runs that "
+        "start while you page do not shift the pages. Needs the viewer role.",
+        responses={200: RunList},
+    )
     @auth.requires(Role.VIEWER)
     def list_runs(query: RunQuery) -> Any:
-        """Return runs, newest first, filtered by pipeline and status."""
-        found = store.runs(
-            pipeline_name=query.pipeline_name, status=query.status, limit=query.limit
-        )
-        return jsonify(runs=[r.to_dict() for r in found])
+        try:
+            found, position = store.runs(
+                pipeline_name=query.pipeline_name,
+                status=query.status,
+                limit=query.limit,
+                after=_read_cursor("runs", query.cursor, str),
+            )
+        except ValueError:
+            _bad_cursor()
+        return _page([r.to_dict(summary=True) for r in found], query, "runs", position)
 
 
 def _add_project_routes(
@@ -176,41 +288,67 @@ def _add_project_routes(
     catalog: Catalog,
     project_root: Callable[[str], Path],
 ) -> None:
-    pipelines_tag, projects_tag = Tag(name="pipelines"), Tag(name="projects")
+    pipelines_tag = Tag(name="pipelines", description="What can be run.")
+    projects_tag = Tag(name="projects", description="Folders whose pipelines run.")
 
-    @api.get("/pipelines", tags=[pipelines_tag], summary="List pipelines")
+    @api.get(
+        "/pipelines",
+        tags=[pipelines_tag],
+        summary="List pipelines",
+        description="Return a page of pipelines with their parameters as JSON "
+        "Schema, of one project or of all. A project whose code cannot be read is "
+        "listed in `problems` and hides no other. Needs the viewer role.",
+        responses={200: PipelineList, **_errors(404)},
+    )
     @auth.requires(Role.VIEWER)
     def list_pipelines(query: PipelineQuery) -> Any:
-        """Return the pipelines of one project, or of all, with parameter schemas."""
         if query.project:
-            described = catalog.describe(project_root(query.project))
-            found = [
-                {**p, "project": query.project} for p in described.pipelines.values()
-            ]
-            return jsonify(pipelines=found, problems=[])
+            roots = {query.project: project_root(query.project)}
+        else:
+            roots = {name: Path(root) for name, root in store.projects().items()}
 
-        # Across all projects, one broken project must not hide the others.
+        # One broken project must not hide the others.
         found, problems = [], []
-        for name, root in store.projects().items():
+        for name, root in roots.items():
             try:
-                described = catalog.describe(Path(root))
+                described = catalog.describe(root)
             except (ConfigError, PipelineError) as exc:
+                if query.project:
+                    raise
                 problems.append({"project": name, "detail": str(exc)})
                 continue
             found.extend({**p, "project": name} for p in described.pipelines.values())
-        return jsonify(pipelines=found, problems=problems)
+        items, position = _in_order(
+            found, lambda p: [p["project"], p["name"]], query, "pipelines"
+        )
+        return _page(items, query, "pipelines", position, problems=problems)
 
-    @api.get("/projects", tags=[projects_tag], summary="List projects")
+    @api.get(
+        "/projects",
+        tags=[projects_tag],
+        summary="List projects",
+        description="Return a page of the registered projects and their folders, "
+        "by name. Needs the viewer role.",
+        responses={200: ProjectList},
+    )
     @auth.requires(Role.VIEWER)
-    def list_projects() -> Any:
-        """Return the registered projects and their folders."""
+    def list_projects(query: PageQuery) -> Any:
         found = [{"name": n, "path": p} for n, p in store.projects().items()]
-        return jsonify(projects=found)
+        items, position = _in_order(found, lambda p: [p["name"]], query, "projects")
+        return _page(items, query, "projects", position)
 
-    @api.post("/projects", tags=[projects_tag], summary="Register a project")
+    @api.post(
+        "/projects",
+        tags=[projects_tag],
+        summary="Register a project",
+        description="Register a project folder under a name, so its pipelines can "
+        "run; the folder's `uniflow.toml` must load. Registering the same folder "
+        "again changes nothing (200); another folder under a taken name is refused "
+        "(409). This allows running the folder's code, so it needs the admin role.",
+        responses={201: ProjectOut, 200: ProjectOut, **_errors(409, 413, 415)},
+    )
     @auth.requires(Role.ADMIN)
     def register_project(body: RegisterProject) -> Any:
-        """Register a project folder; this allows running its code, so admin only."""
         root = Path(body.path)
         if root.is_absolute() and root.is_dir():
             catalog.describe(root)  # a project whose code cannot load is refused
@@ -223,10 +361,16 @@ def _add_project_routes(
         answer.status_code = 201 if changed else 200
         return answer
 
-    @api.delete("/projects/<name>", tags=[projects_tag], summary="Remove a project")
+    @api.delete(
+        "/projects/<name>",
+        tags=[projects_tag],
+        summary="Remove a project",
+        description="Forget a registered project; its runs stay in the history. "
+        "Needs the admin role.",
+        responses={200: ProjectOut, **_errors(404)},
+    )
     @auth.requires(Role.ADMIN)
     def remove_project(path: ProjectPath) -> Any:
-        """Forget a registered project; its runs stay in the history."""
         root = project_root(path.name)
         store.remove_project(path.name)
         logger.info("Project %s removed by token %s", path.name, g.token.token_id)
@@ -234,25 +378,35 @@ def _add_project_routes(
 
 
 def _add_token_routes(api: APIBlueprint, store: Store) -> None:
-    tokens_tag = Tag(name="tokens")
+    tokens_tag = Tag(name="tokens", description="Who may use the API.")
 
     @api.get(
-        "/tokens", tags=[tokens_tag], summary="List tokens", responses={200: TokenList}
+        "/tokens",
+        tags=[tokens_tag],
+        summary="List tokens",
+        description="Return a page of tokens, oldest first, active and revoked, "
+        "never a secret. Needs the admin role.",
+        responses={200: TokenList},
     )
     @auth.requires(Role.ADMIN)
-    def list_tokens() -> Any:
-        """Return every token, active and revoked, never a secret."""
-        return jsonify(tokens=[t.to_dict() for t in store.tokens()])
+    def list_tokens(query: PageQuery) -> Any:
+        found = [t.to_dict() for t in store.tokens()]
+        items, position = _in_order(
+            found, lambda t: [t["created_at"], t["token_id"]], query, "tokens"
+        )
+        return _page(items, query, "tokens", position)
 
     @api.post(
         "/tokens",
         tags=[tokens_tag],
         summary="Create a token",
-        responses={201: NewToken},
+        description="Create a token with a name and a role. Its secret is in this "
+        "answer and never again: the daemon keeps only a hash. An active token "
+        "with the same name is refused (409). Needs the admin role.",
+        responses={201: NewToken, **_errors(409, 413, 415)},
     )
     @auth.requires(Role.ADMIN)
     def create_token(body: CreateToken) -> Any:
-        """Create a token; its secret is in this answer and never again."""
         token, secret = tokens.issue(store, body.name, body.role)
         logger.info("Token %s created by token %s", token.token_id, g.token.token_id)
         answer = jsonify({**token.to_dict(), "secret": secret})
@@ -264,14 +418,77 @@ def _add_token_routes(api: APIBlueprint, store: Store) -> None:
         "/tokens/<token_id>/revoke",
         tags=[tokens_tag],
         summary="Revoke a token",
-        responses={200: TokenOut},
+        description="Revoke a token at once: its next request gets 401. Revoking a "
+        "revoked token changes nothing. Needs the admin role.",
+        responses={200: TokenOut, **_errors(404)},
     )
     @auth.requires(Role.ADMIN)
     def revoke_token(path: TokenPath) -> Any:
-        """Revoke a token at once: its next request gets 401."""
         token = tokens.revoke(store, path.token_id)
         logger.info("Token %s revoked by token %s", token.token_id, g.token.token_id)
         return jsonify(token.to_dict())
+
+
+# Paging. A cursor is opaque to clients: the list it belongs to and the position
+# after the page's last item, as base64url JSON.
+
+T = TypeVar("T")
+
+
+def _page(
+    items: list[Any],
+    query: PageQuery,
+    kind: str,
+    position: Any,
+    **extra: Any,
+) -> Response:
+    cursor = None
+    if position is not None:
+        text = json.dumps([kind, position], separators=(",", ":"))
+        cursor = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return jsonify(items=items, limit=query.limit, next_cursor=cursor, **extra)
+
+
+def _read_cursor(kind: str, cursor: str | None, expected: type[T]) -> T | None:
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        found, position = json.loads(text)
+    except (ValueError, TypeError):
+        _bad_cursor()
+    if found != kind or not isinstance(position, expected):
+        _bad_cursor()
+    return position
+
+
+def _in_order(
+    items: list[dict[str, Any]],
+    key: Callable[[dict[str, Any]], list[str]],
+    query: PageQuery,
+    kind: str,
+) -> tuple[list[dict[str, Any]], list[str] | None]:
+    """Return the page of a short list that the query asks for, and its position."""
+    after = _read_cursor(kind, query.cursor, list)
+    if after is not None and not all(isinstance(part, str) for part in after):
+        _bad_cursor()
+    ordered = sorted(items, key=key)
+    if after is not None:
+        ordered = [item for item in ordered if key(item) > after]
+    page = ordered[: query.limit]
+    return page, key(page[-1]) if len(ordered) > query.limit else None
+
+
+def _bad_cursor() -> NoReturn:
+    message = "is not a cursor this list gave; leave it out to start from the top"
+    abort(
+        problem(
+            422,
+            f"The request is invalid: cursor: {message}.",
+            kind="validation",
+            errors=[{"field": "cursor", "location": "query", "message": message}],
+        )
+    )
 
 
 def _check_body() -> Response | None:
@@ -323,11 +540,19 @@ def _validation_problem(exc: ValidationError) -> Response:
 
 
 def _http_problem(exc: HTTPException) -> Response:
+    if exc.response is not None:  # abort() with a finished answer
+        return exc.response  # type: ignore[return-value]
+
     status = exc.code or 500
     details = {
         404: f"No endpoint at {request.path!r}; see /docs for the API.",
         405: f"{request.method} is not allowed on {request.path!r}.",
-        413: f"The body is larger than {MAX_BODY} bytes.",
+        413: f"The body is larger than {current_app.config['MAX_CONTENT_LENGTH']} "
+        "bytes, the most the daemon takes (max_request_bytes in the [daemon] "
+        "section of config.toml).",
+        429: f"This token triggered more runs than it may ({exc.description}); try "
+        "again after the seconds in Retry-After, or raise trigger_limit in the "
+        "[daemon] section of config.toml.",
     }
     answer = problem(status, details.get(status, exc.description or exc.name))
     if status == 405 and exc.get_response().headers.get("Allow"):

@@ -15,20 +15,23 @@ class TriggerRun(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "pipeline_name": "training_pipeline",
-                    "project": "default",
-                    "parameters": {"learning_rate": 0.01, "epochs": 20},
-                }
-            ]
+        openapi_extra={
+            "example": {
+                "pipeline_name": "training_pipeline",
+                "project": "default",
+                "parameters": {"learning_rate": 0.01, "epochs": 20},
+            }
         },
     )
 
     pipeline_name: str = Field(min_length=1, max_length=200)
     project: str = Field(default="default", min_length=1, max_length=64)
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The pipeline's parameters by name; left-out ones take their "
+        "defaults. At most 64 KiB as JSON, nested at most 32 deep, whole numbers "
+        "within 64 bits.",
+    )
 
 
 class RunPath(BaseModel):
@@ -37,20 +40,30 @@ class RunPath(BaseModel):
     run_id: str = Field(max_length=100)
 
 
-class RunQuery(BaseModel):
-    """The filters of ``GET /api/v1/runs``."""
+class PageQuery(BaseModel):
+    """The paging of every list: how many, and where the last page ended."""
 
     model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(
+        default=50, ge=1, le=1000, description="How many items to return, 1 to 1000."
+    )
+    cursor: str | None = Field(
+        default=None,
+        max_length=500,
+        description="The `next_cursor` of the previous page; left out for the first.",
+    )
+
+
+class RunQuery(PageQuery):
+    """The filters and paging of ``GET /api/v1/runs``."""
 
     pipeline_name: str | None = Field(default=None, max_length=200)
     status: RunStatus | None = None
-    limit: int = Field(default=50, ge=1, le=1000)
 
 
-class PipelineQuery(BaseModel):
-    """The filter of ``GET /api/v1/pipelines``."""
-
-    model_config = ConfigDict(extra="forbid")
+class PipelineQuery(PageQuery):
+    """The filter and paging of ``GET /api/v1/pipelines``."""
 
     project: str | None = Field(default=None, max_length=64)
 
@@ -58,7 +71,10 @@ class PipelineQuery(BaseModel):
 class RegisterProject(BaseModel):
     """The body of ``POST /api/v1/projects``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        openapi_extra={"example": {"name": "default", "path": "/home/me/my-project"}},
+    )
 
     name: str = Field(min_length=1, max_length=64)
     path: str = Field(min_length=1, max_length=4096)
@@ -73,7 +89,10 @@ class ProjectPath(BaseModel):
 class CreateToken(BaseModel):
     """The body of ``POST /api/v1/tokens``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        openapi_extra={"example": {"name": "ci-cd-token", "role": "admin"}},
+    )
 
     name: str = Field(min_length=1, max_length=100)
     role: Role
@@ -96,8 +115,8 @@ class StepOut(BaseModel):
     error: str | None
 
 
-class RunOut(BaseModel):
-    """A run as the API shows it."""
+class RunSummary(BaseModel):
+    """A run as lists show it: without its steps and result."""
 
     run_id: str
     pipeline_name: str
@@ -109,14 +128,83 @@ class RunOut(BaseModel):
     finished_at: str | None
     exit_code: int | None
     error: str | None
-    result: Any
+
+
+class RunOut(RunSummary):
+    """A run as the API shows it."""
+
+    model_config = ConfigDict(
+        openapi_extra={
+            "example": {
+                "run_id": "run_0f3a9c2e7b1d4a65",
+                "status": "running",
+                "created_at": "2023-10-27T10:00:00Z",
+                "pipeline_name": "training_pipeline",
+                "project": "default",
+                "parameters": {"learning_rate": 0.01, "epochs": 50},
+                "started_at": "2023-10-27T10:00:01Z",
+                "finished_at": None,
+                "exit_code": None,
+                "error": None,
+                "result": None,
+                "steps": [],
+            }
+        }
+    )
+
+    result: Any = Field(description="What the pipeline returned, once it succeeded.")
     steps: list[StepOut]
 
 
-class RunList(BaseModel):
+class Page(BaseModel):
+    """The envelope of every list: a page of items and where the next starts."""
+
+    limit: int
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class RunList(Page):
     """A page of runs, newest first."""
 
-    runs: list[RunOut]
+    items: list[RunSummary]
+
+
+class PipelineOut(BaseModel):
+    """A pipeline with its parameters as JSON Schema."""
+
+    name: str
+    project: str
+    description: str | None = None
+    parameters: dict[str, Any]
+
+
+class ProjectProblem(BaseModel):
+    """A project whose pipelines could not be read."""
+
+    project: str
+    detail: str
+
+
+class PipelineList(Page):
+    """A page of pipelines, by project and name, and the projects that failed."""
+
+    items: list[PipelineOut]
+    problems: list[ProjectProblem]
+
+
+class ProjectOut(BaseModel):
+    """A registered project."""
+
+    name: str
+    path: str
+
+
+class ProjectList(Page):
+    """A page of projects, by name."""
+
+    items: list[ProjectOut]
 
 
 class TokenOut(BaseModel):
@@ -137,16 +225,35 @@ class NewToken(TokenOut):
     secret: str
 
 
-class TokenList(BaseModel):
-    """Every token."""
+class TokenList(Page):
+    """A page of tokens, oldest first, active and revoked."""
 
-    tokens: list[TokenOut]
+    items: list[TokenOut]
 
 
 class Problem(BaseModel):
-    """An error answer (RFC 9457)."""
+    """An error answer (RFC 9457), as ``application/problem+json``."""
 
-    type: str
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="A URN naming the kind of problem.")
     title: str
     status: int
-    detail: str
+    detail: str = Field(description="What went wrong and what to change.")
+    request_id: str | None = Field(
+        default=None, description="On a 500: the id of the daemon's log line."
+    )
+
+
+class FieldProblem(BaseModel):
+    """One invalid field of a request."""
+
+    field: str = Field(description="Dotted path of the field; empty for the whole.")
+    location: str = Field(description="body, query, path or body.parameters.")
+    message: str
+
+
+class ValidationProblem(Problem):
+    """A 422 answer, listing each invalid field."""
+
+    errors: list[FieldProblem]

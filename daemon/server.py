@@ -173,6 +173,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any) ->
 def _serve(host: str, port: int, options: dict[str, Any]) -> None:
     import waitress
 
+    from uniflow import config
     from uniflow.catalog import Catalog
     from uniflow.daemon.app import create_app
     from uniflow.daemon.supervisor import LocalExecutor, Supervisor
@@ -185,9 +186,10 @@ def _serve(host: str, port: int, options: dict[str, Any]) -> None:
             host,
         )
 
+    settings = config.load()
     store = SQLiteStore(paths.database())
     supervisor = Supervisor(store, LocalExecutor())
-    app = create_app(store, supervisor, Catalog())
+    app = create_app(store, supervisor, Catalog(), settings)
     server = waitress.create_server(
         app,
         host=host,

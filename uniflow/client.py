@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 API = "/api/v1"
 _TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
 FINISHED = frozenset({"success", "failed", "cancelled"})
+PAGE_SIZE = 1000
+"""The most items the server returns in one page."""
 
 
 class Client:
@@ -85,20 +87,11 @@ class Client:
         *,
         pipeline_name: str | None = None,
         status: str | None = None,
-        limit: int | None = None,
+        limit: int | None = 50,
     ) -> list[dict[str, Any]]:
-        """Return runs, newest first."""
-        params = {
-            k: v
-            for k, v in {
-                "pipeline_name": pipeline_name,
-                "status": status,
-                "limit": limit,
-            }.items()
-            if v is not None
-        }
-        answer = self._request("GET", f"{API}/runs", params=params)
-        return answer["runs"]  # type: ignore[no-any-return]
+        """Return the newest ``limit`` runs, newest first; all of them when None."""
+        params = {"pipeline_name": pipeline_name, "status": status}
+        return self._collect(f"{API}/runs", params, limit=limit)
 
     def wait_for_run(
         self, run_id: str, *, timeout: float | None = None, interval: float = 0.5
@@ -121,9 +114,7 @@ class Client:
 
     def list_pipelines(self, *, project: str | None = None) -> list[dict[str, Any]]:
         """Return the pipelines of a project (or of every project)."""
-        params = {"project": project} if project else {}
-        answer = self._request("GET", f"{API}/pipelines", params=params)
-        return answer["pipelines"]  # type: ignore[no-any-return]
+        return self._collect(f"{API}/pipelines", {"project": project or None})
 
     def register_project(self, name: str, path: str) -> dict[str, Any]:
         """Register a project folder on the server under ``name``."""
@@ -137,7 +128,7 @@ class Client:
 
     def list_projects(self) -> list[dict[str, Any]]:
         """Return the registered projects."""
-        return self._request("GET", f"{API}/projects")["projects"]  # type: ignore[no-any-return]
+        return self._collect(f"{API}/projects", {})
 
     # Tokens
 
@@ -148,12 +139,27 @@ class Client:
 
     def list_tokens(self) -> list[dict[str, Any]]:
         """Return every token, without secrets."""
-        return self._request("GET", f"{API}/tokens")["tokens"]  # type: ignore[no-any-return]
+        return self._collect(f"{API}/tokens", {})
 
     def revoke_token(self, token_id: str) -> dict[str, Any]:
         """Revoke a token at once."""
         path = f"{API}/tokens/{_segment(token_id)}/revoke"
         return self._request("POST", path)  # type: ignore[no-any-return]
+
+    def _collect(
+        self, path: str, filters: dict[str, Any], *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Return the items of a list, following its pages up to ``limit``."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        items: list[dict[str, Any]] = []
+        while limit is None or len(items) < limit:
+            wanted = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(items))
+            answer = self._request("GET", path, params={**params, "limit": wanted})
+            items.extend(answer["items"])
+            if not answer.get("next_cursor"):
+                break
+            params["cursor"] = answer["next_cursor"]
+        return items
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx

@@ -1,16 +1,20 @@
 """The user's settings, read from ``config.toml``.
 
-Only the daemon's address is configurable so far::
+Every setting lives in the ``[daemon]`` table::
 
     [daemon]
-    host = "127.0.0.1"
-    port = 8080
+    host = "127.0.0.1"          # the address the daemon listens on
+    port = 8080                 # 0 picks a free port
+    max_request_bytes = 1048576 # larger request bodies get 413
+    trigger_limit = 120         # runs one token may trigger per minute; 0: no limit
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
 
 from uniflow import paths
 from uniflow.errors import ConfigError
@@ -27,13 +31,25 @@ class Settings:
     """The address the daemon listens on."""
     port: int = DEFAULT_PORT
     """The port the daemon listens on; 0 picks a free one."""
+    max_request_bytes: int = 1024 * 1024
+    """The largest request body the API accepts."""
+    trigger_limit: int = 120
+    """How many runs one token may trigger per minute; 0 lifts the limit."""
+
+
+# The range each whole-number setting must fall in, and how to say it.
+_RANGES: dict[str, tuple[int, int, str]] = {
+    "port": (0, 65535, "a whole number from 0 to 65535"),
+    "max_request_bytes": (1024, 1024**3, "a whole number of bytes from 1024 to 1 GiB"),
+    "trigger_limit": (0, 1_000_000, "a whole number from 0 (no limit) to 1000000"),
+}
 
 
 def load() -> Settings:
     """Return the settings of the user's config file, or the defaults.
 
     Raises:
-        ConfigError: The file is not valid TOML or holds wrong values.
+        ConfigError: The file is not valid TOML or holds unknown or wrong values.
     """
     path = paths.config_file()
     try:
@@ -53,21 +69,34 @@ def load() -> Settings:
     daemon = data.get("daemon", {})
     if not isinstance(daemon, dict):
         raise ConfigError(f"daemon in {path} must be a [daemon] table.", path=path)
-    unknown = set(daemon) - {"host", "port"}
+
+    valid = [f.name for f in fields(Settings)]
+    unknown = set(daemon) - set(valid)
     if unknown:
         raise ConfigError(
             f"Unknown settings in [daemon] of {path}: {sorted(unknown)}; "
-            "valid keys: host, port.",
+            f"valid keys: {', '.join(valid)}.",
             path=path,
         )
-    host = daemon.get("host", DEFAULT_HOST)
-    port = daemon.get("port", DEFAULT_PORT)
-    if not isinstance(host, str) or not host:
+    for key, value in daemon.items():
+        _check(path, key, value)
+    return Settings(**daemon)
+
+
+def _check(path: Path, key: str, value: Any) -> None:
+    if key == "host":
+        if not isinstance(value, str) or not value:
+            raise ConfigError(
+                f"daemon.host in {path} must be a non-empty string.", path=path
+            )
+        return
+
+    low, high, expected = _RANGES[key]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not low <= value <= high
+    ):
         raise ConfigError(
-            f"daemon.host in {path} must be a non-empty string.", path=path
+            f"daemon.{key} in {path} must be {expected}; got {value!r}.", path=path
         )
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ConfigError(
-            f"daemon.port in {path} must be a whole number from 0 to 65535.", path=path
-        )
-    return Settings(host=host, port=port)

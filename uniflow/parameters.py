@@ -16,6 +16,12 @@ from typing import Any
 from uniflow import jsondata
 from uniflow.errors import FieldError, ParameterError
 
+MAX_BYTES = 64 * 1024
+"""The largest parameters a run takes, as UTF-8 JSON."""
+MAX_DEPTH = 32
+"""How deep lists and objects may nest in a parameter."""
+_INT64 = range(-(2**63), 2**63)
+
 _EXPECTS = {
     "integer": "an integer",
     "number": "a number",
@@ -36,9 +42,18 @@ def resolve(
     refuses any float (2.5 and 2.0 alike); an integer is fine where a float is
     declared.
 
+    Values must also fit everywhere they travel: at most :data:`MAX_BYTES` as
+    JSON, nested at most :data:`MAX_DEPTH` deep, whole numbers within 64 bits
+    (what JavaScript, SQLite and most JSON readers hold exactly).
+
     Raises:
-        ParameterError: Naming each unknown, missing or ill-typed parameter.
+        ParameterError: Naming each unknown, missing, ill-typed or oversized
+            parameter.
     """
+    oversized = _check_limits(values)
+    if oversized:
+        raise ParameterError(oversized, pipeline=pipeline)
+
     validator = _validator(schema)
     errors = [
         problem
@@ -55,6 +70,43 @@ def resolve(
     }
     resolved.update(values)
     return resolved
+
+
+def _check_limits(values: dict[str, Any]) -> list[FieldError]:
+    errors: list[FieldError] = []
+
+    def walk(value: Any, path: str, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            errors.append(FieldError(path, f"nests deeper than {MAX_DEPTH} levels"))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if value not in _INT64:
+                errors.append(
+                    FieldError(
+                        path, "is a whole number beyond 64 bits; send it as text"
+                    )
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}", depth + 1)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}.{index}", depth + 1)
+
+    for name, value in values.items():
+        walk(value, name, 1)
+    if errors:
+        return errors
+
+    size = len(json.dumps(values, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_BYTES:
+        return [
+            FieldError(
+                "",
+                f"the parameters take {size} bytes as JSON, more than the "
+                f"{MAX_BYTES} a run takes; pass large data as a file path instead",
+            )
+        ]
+    return []
 
 
 def parse_text(schema: dict[str, Any], name: str, text: str) -> Any:
@@ -181,4 +233,7 @@ def _field_errors(error: Any, schema: dict[str, Any]) -> list[FieldError]:
         if len(got) > 60:
             got = got[:57] + "..."
         return [FieldError(path, f"expects {expects}, got {got}")]
-    return [FieldError(path, error.message)]
+    message = error.message
+    if len(message) > 300:  # jsonschema quotes the value, which may be long
+        message = message[:297] + "..."
+    return [FieldError(path, message)]

@@ -79,9 +79,13 @@ class Run:
     pid: int | None = None
     steps: list[StepRecord] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the run as the API shows it."""
-        return {
+    def to_dict(self, *, summary: bool = False) -> dict[str, Any]:
+        """Return the run as the API shows it.
+
+        Args:
+            summary: Leave out the result and the steps, as lists do.
+        """
+        shown: dict[str, Any] = {
             "run_id": self.run_id,
             "pipeline_name": self.pipeline_name,
             "project": self.project,
@@ -92,6 +96,8 @@ class Run:
             "finished_at": self.finished_at,
             "exit_code": self.exit_code,
             "error": self.error,
-            "result": self.result,
-            "steps": [s.to_dict() for s in self.steps],
         }
+        if not summary:
+            shown["result"] = self.result
+            shown["steps"] = [s.to_dict() for s in self.steps]
+        return shown

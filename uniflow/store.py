@@ -73,6 +73,11 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+# Lists leave out results, which can be large.
+_SUMMARY_COLUMNS = (
+    "seq, run_id, pipeline_name, project, status, parameters, created_at, "
+    "started_at, finished_at, exit_code, error, NULL AS result, pid"
+)
 _RUN_FIELDS = frozenset(
     {"status", "started_at", "finished_at", "exit_code", "error", "result", "pid"}
 )
@@ -101,7 +106,8 @@ class Store(Protocol):
         pipeline_name: str | None = None,
         status: RunStatus | None = None,
         limit: int = 50,
-    ) -> list[Run]: ...
+        after: str | None = None,
+    ) -> tuple[list[Run], str | None]: ...
     def update_run(self, run_id: str, **fields: Any) -> None: ...
     def run_ids_in(self, status: RunStatus) -> list[str]: ...
     def save_step(self, run_id: str, step: StepRecord) -> None: ...
@@ -295,9 +301,33 @@ class SQLiteStore:
         pipeline_name: str | None = None,
         status: RunStatus | None = None,
         limit: int = 50,
-    ) -> list[Run]:
-        """Return runs, newest first, optionally filtered; steps are left out."""
-        where, args = [], []
+        after: str | None = None,
+    ) -> tuple[list[Run], str | None]:
+        """Return a page of runs, newest first, optionally filtered.
+
+        Steps and results are left out. Runs that arrive while someone pages never
+        shift a page: each page continues below the last run of the previous one.
+
+        Args:
+            pipeline_name: Only runs of this pipeline.
+            status: Only runs in this state.
+            limit: At most this many runs.
+            after: The position the previous page returned.
+
+        Returns:
+            The runs, and the position after the last of them, or None when no
+            run follows.
+
+        Raises:
+            ValueError: ``after`` is not a position this store gave.
+        """
+        where: list[str] = []
+        args: list[str | int] = []
+        if after is not None:
+            if not after.isascii() or not after.isdigit() or len(after) > 18:
+                raise ValueError("not a position in the runs")
+            where.append("seq < ?")
+            args.append(int(after))
         if pipeline_name is not None:
             where.append("pipeline_name = ?")
             args.append(pipeline_name)
@@ -306,9 +336,13 @@ class SQLiteStore:
             args.append(status.value)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._db.execute(
-            f"SELECT * FROM runs {clause} ORDER BY seq DESC LIMIT ?", (*args, limit)
-        )
-        return [_run(row, []) for row in rows]
+            f"SELECT {_SUMMARY_COLUMNS} FROM runs {clause} ORDER BY seq DESC LIMIT ?",
+            (*args, limit + 1),
+        ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        position = str(rows[-1]["seq"]) if more else None
+        return [_run(row, []) for row in rows], position
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Change some of a run's fields (status, times, exit code, error, pid)."""

@@ -115,5 +115,5 @@ def test_readme_curl_flow_then_revoke(cli_daemon, default_project, wait_for):
     assert status == 401, problem
     assert secret not in json.dumps(problem)
     with cli_daemon.http() as http:
-        runs = http.get("/api/v1/runs", params={"limit": 1000}).json()["runs"]
+        runs = http.get("/api/v1/runs", params={"limit": 1000}).json()["items"]
     assert [r["run_id"] for r in runs if r["project"] == "default"] == [run["run_id"]]

@@ -17,7 +17,7 @@ RUN_ID = re.compile(r"run_[0-9a-f]+")
 
 def _run_count(cli_daemon) -> int:
     with cli_daemon.http() as http:
-        return len(http.get("/api/v1/runs", params={"limit": 1000}).json()["runs"])
+        return len(http.get("/api/v1/runs", params={"limit": 1000}).json()["items"])
 
 
 def test_first_run_starts_the_daemon(cli_daemon, alive):
@@ -33,7 +33,7 @@ def test_first_run_starts_the_daemon(cli_daemon, alive):
 
 def test_first_run_registers_the_project(cli_daemon):
     with cli_daemon.http() as http:
-        projects = http.get("/api/v1/projects").raise_for_status().json()["projects"]
+        projects = http.get("/api/v1/projects").raise_for_status().json()["items"]
 
     paths = {p["name"]: p["path"] for p in projects}
     assert paths.get("testproj") == str(cli_daemon.project)

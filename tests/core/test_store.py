@@ -88,11 +88,49 @@ def test_runs_list_newest_first(store):
     for i in range(3):
         store.add_run(Run(f"run_{i}", "p" if i != 1 else "q", "default", {"i": i}))
     store.update_run("run_2", status=RunStatus.SUCCESS, exit_code=0, result={"ok": 1})
-    assert [r.run_id for r in store.runs()] == ["run_2", "run_1", "run_0"]
-    assert [r.run_id for r in store.runs(pipeline_name="p")] == ["run_2", "run_0"]
-    assert [r.run_id for r in store.runs(status=RunStatus.SUCCESS)] == ["run_2"]
-    assert [r.run_id for r in store.runs(limit=1)] == ["run_2"]
+
+    def ids(**filters):
+        return [r.run_id for r in store.runs(**filters)[0]]
+
+    assert ids() == ["run_2", "run_1", "run_0"]
+    assert ids(pipeline_name="p") == ["run_2", "run_0"]
+    assert ids(status=RunStatus.SUCCESS) == ["run_2"]
+    assert ids(limit=1) == ["run_2"]
     assert store.run("run_2").result == {"ok": 1}
+
+
+def test_runs_pages_ignore_new_arrivals(store):
+    for i in range(5):
+        store.add_run(Run(f"run_{i}", "p", "default", {}))
+
+    first, position = store.runs(limit=2)
+    store.add_run(Run("run_new", "p", "default", {}))
+    second, position = store.runs(limit=2, after=position)
+    third, end = store.runs(limit=2, after=position)
+
+    assert [r.run_id for r in first + second + third] == [
+        "run_4",
+        "run_3",
+        "run_2",
+        "run_1",
+        "run_0",
+    ]
+    assert end is None
+
+
+def test_runs_list_leaves_out_results(store):
+    store.add_run(Run("run_1", "p", "default", {}))
+    store.update_run("run_1", status=RunStatus.SUCCESS, result={"big": "x" * 1000})
+
+    [listed], _ = store.runs()
+
+    assert listed.result is None and store.run("run_1").result == {"big": "x" * 1000}
+
+
+@pytest.mark.parametrize("position", ["abc", "-1", "1" * 30, "٣"])
+def test_foreign_runs_position_is_refused(store, position):
+    with pytest.raises(ValueError):
+        store.runs(after=position)
 
 
 def test_steps_are_saved_in_order(store):

@@ -138,7 +138,7 @@ def test_run_list_is_newest_first(operator, wait_run):
     answer = operator.get("/api/v1/runs", params={"limit": 3})
 
     assert answer.status_code == 200
-    assert [r["run_id"] for r in answer.json()["runs"]] == ids[::-1]
+    assert [r["run_id"] for r in answer.json()["items"]] == ids[::-1]
     for run_id in ids:
         wait_run(run_id)
 
@@ -149,9 +149,9 @@ def test_run_list_filters_by_pipeline(operator, wait_run):
 
     runs = operator.get("/api/v1/runs", params={"pipeline_name": "typed"}).json()
 
-    assert runs["runs"], runs
-    assert {r["pipeline_name"] for r in runs["runs"]} == {"typed"}
-    assert runs["runs"][0]["run_id"] == mine["run_id"]
+    assert runs["items"], runs
+    assert {r["pipeline_name"] for r in runs["items"]} == {"typed"}
+    assert runs["items"][0]["run_id"] == mine["run_id"]
     wait_run(mine["run_id"])
 
 
@@ -162,11 +162,11 @@ def test_run_list_filters_by_status(operator, wait_run):
     only_failed = operator.get("/api/v1/runs", params={"status": "failed"}).json()
     only_ok = operator.get("/api/v1/runs", params={"status": "success"}).json()
 
-    assert {r["status"] for r in only_failed["runs"]} == {"failed"}
-    assert failed["run_id"] in [r["run_id"] for r in only_failed["runs"]]
-    assert {r["status"] for r in only_ok["runs"]} == {"success"}
-    assert succeeded["run_id"] in [r["run_id"] for r in only_ok["runs"]]
-    assert failed["run_id"] not in [r["run_id"] for r in only_ok["runs"]]
+    assert {r["status"] for r in only_failed["items"]} == {"failed"}
+    assert failed["run_id"] in [r["run_id"] for r in only_failed["items"]]
+    assert {r["status"] for r in only_ok["items"]} == {"success"}
+    assert succeeded["run_id"] in [r["run_id"] for r in only_ok["items"]]
+    assert failed["run_id"] not in [r["run_id"] for r in only_ok["items"]]
 
 
 def test_run_list_obeys_the_limit(operator, wait_run):
@@ -175,7 +175,7 @@ def test_run_list_obeys_the_limit(operator, wait_run):
 
     answer = operator.get("/api/v1/runs", params={"limit": 1})
 
-    assert [r["run_id"] for r in answer.json()["runs"]] == [second["run_id"]]
+    assert [r["run_id"] for r in answer.json()["items"]] == [second["run_id"]]
     wait_run(first["run_id"])
     wait_run(second["run_id"])
 

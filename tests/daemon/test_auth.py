@@ -63,7 +63,7 @@ def test_revoked_token_fails_at_once(admin, api, problem):
 
 def test_viewer_cannot_trigger_a_run(api, viewer_secret, admin, problem):
     def newest() -> list[str]:
-        runs = admin.get("/api/v1/runs", params={"limit": 1}).json()["runs"]
+        runs = admin.get("/api/v1/runs", params={"limit": 1}).json()["items"]
         return [r["run_id"] for r in runs]
 
     before = newest()
@@ -87,7 +87,7 @@ def test_viewer_can_read_runs(api, viewer_secret, operator):
     shown = viewer.get(f"/api/v1/runs/{run['run_id']}")
 
     assert listed.status_code == 200
-    assert run["run_id"] in [r["run_id"] for r in listed.json()["runs"]]
+    assert run["run_id"] in [r["run_id"] for r in listed.json()["items"]]
     assert shown.status_code == 200
     assert shown.json()["run_id"] == run["run_id"]
 
@@ -102,7 +102,7 @@ def test_operator_cannot_create_tokens(operator, admin, problem):
     answer = operator.post("/api/v1/tokens", json={"name": name, "role": "admin"})
 
     problem(answer, 403)
-    names = [t["name"] for t in admin.get("/api/v1/tokens").json()["tokens"]]
+    names = [t["name"] for t in admin.get("/api/v1/tokens").json()["items"]]
     assert name not in names
 
 
@@ -116,7 +116,7 @@ def test_operator_cannot_revoke_tokens(operator, admin, problem):
     problem(answer, 403)
     [token] = [
         t
-        for t in admin.get("/api/v1/tokens").json()["tokens"]
+        for t in admin.get("/api/v1/tokens").json()["items"]
         if t["token_id"] == created["token_id"]
     ]
     assert token["state"] == "active"

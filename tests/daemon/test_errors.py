@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from uniflow.daemon.app import MAX_BODY
+from uniflow.config import Settings
+
+MAX_BODY = Settings().max_request_bytes
 
 
 def test_unknown_pipeline_names_others(operator, problem):

@@ -21,7 +21,7 @@ def post_typed(client, parameters):
 def typed_run_ids(client):
     runs = client.get(
         "/api/v1/runs", params={"pipeline_name": "typed", "limit": 1000}
-    ).json()["runs"]
+    ).json()["items"]
     return [r["run_id"] for r in runs]
 
 

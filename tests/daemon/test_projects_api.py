@@ -24,7 +24,7 @@ def make_project(folder, name):
 
 
 def project_names(client):
-    return [p["name"] for p in client.get("/api/v1/projects").json()["projects"]]
+    return [p["name"] for p in client.get("/api/v1/projects").json()["items"]]
 
 
 def test_admin_registers_a_project(admin, tmp_path, operator, wait_run):
@@ -117,7 +117,7 @@ def test_same_name_elsewhere_is_409(admin, tmp_path, problem):
 
     assert str(first) in body["detail"]
     assert f"uniflow projects remove {name}" in body["detail"]
-    projects = admin.get("/api/v1/projects").json()["projects"]
+    projects = admin.get("/api/v1/projects").json()["items"]
     assert {"name": name, "path": str(first)} in projects
 
 
@@ -156,7 +156,7 @@ def test_broken_project_hides_no_other(admin, tmp_path):
 
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert "hello" in {p["name"] for p in body["pipelines"]}
+    assert "hello" in {p["name"] for p in body["items"]}
     [broken] = [p for p in body["problems"] if p["project"] == name]
     assert "SyntaxError" in broken["detail"] and "line 1" in broken["detail"]
     admin.delete(f"/api/v1/projects/{name}")

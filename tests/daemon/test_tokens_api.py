@@ -35,7 +35,7 @@ def test_token_list_never_has_secrets(admin):
     answer = admin.get("/api/v1/tokens")
 
     assert answer.status_code == 200
-    listed = answer.json()["tokens"]
+    listed = answer.json()["items"]
     [mine] = [t for t in listed if t["token_id"] == created["token_id"]]
     assert mine["name"] == created["name"]
     assert all("secret" not in t and "secret_hash" not in t for t in listed)
@@ -49,7 +49,7 @@ def test_duplicate_active_name_gets_409(admin, problem):
     body = problem(create(admin, name), 409)
 
     assert name in body["detail"]
-    assert [t["name"] for t in admin.get("/api/v1/tokens").json()["tokens"]].count(
+    assert [t["name"] for t in admin.get("/api/v1/tokens").json()["items"]].count(
         name
     ) == 1
 
@@ -82,7 +82,7 @@ def test_unknown_role_gets_422(admin, problem):
     body = problem(create(admin, name, "superuser"), 422)
 
     assert [e["field"] for e in body["errors"]] == ["role"], body
-    names = [t["name"] for t in admin.get("/api/v1/tokens").json()["tokens"]]
+    names = [t["name"] for t in admin.get("/api/v1/tokens").json()["items"]]
     assert name not in names
 
 
