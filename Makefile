@@ -1,12 +1,12 @@
 # One task runner for people and CI: `make demo`, `make test`, `make lint`,
-# `make typecheck`, `make wheel-check`. Everything installs into .venv.
+# `make typecheck`, `make wheel-check`, `make bench`. Everything installs into .venv.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test pytest lint typecheck wheel-check system-deps clean
+.PHONY: demo test pytest lint typecheck wheel-check system-deps bench clean
 
 $(STAMP): setup.cfg pyproject.toml examples/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ wheel-check: $(STAMP)
 
 system-deps:
 	scripts/system-deps
+
+# Every benchmark, with its table of figures; see bench/.
+bench: $(STAMP)
+	scripts/system-deps wrk
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

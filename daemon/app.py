@@ -44,6 +44,7 @@ from uniflow.daemon.models import (
 )
 from uniflow.daemon.problems import MEDIA_TYPE, from_error, problem
 from uniflow.daemon.supervisor import Supervisor
+from uniflow.daemon.throttle import TriggerLimit
 from uniflow.errors import (
     ConfigError,
     PipelineError,
@@ -57,7 +58,6 @@ from uniflow.tokens import Role
 
 logger = logging.getLogger(__name__)
 
-F = TypeVar("F", bound=Callable[..., Any])
 BEARER = [{"bearer": []}]
 API_DESCRIPTION = """\
 Trigger and watch UniFlow pipeline runs, and manage projects and tokens.
@@ -110,9 +110,11 @@ def create_app(
         doc_prefix="/docs",
     )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    # Swagger UI reads the spec from its one public address.
-    app.config["SWAGGER_CONFIG"] = {"url": "/openapi.json"}
+    # Swagger UI reads the spec from its one public address, and never sends that
+    # address to swagger.io's validator (it would, for a host other than localhost).
+    app.config["SWAGGER_CONFIG"] = {"url": "/openapi.json", "validatorUrl": None}
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
 
     @app.before_request
     def check() -> Response | None:
@@ -139,24 +141,9 @@ def create_app(
     app.get("/docs", doc_ui=False, endpoint="docs")(
         lambda: redirect("/docs/swagger", code=302)
     )
-    app.register_api(_api(store, supervisor, catalog, _limiter(app, settings)))
+    limit = TriggerLimit(settings.trigger_limit) if settings.trigger_limit else None
+    app.register_api(_api(store, supervisor, catalog, limit))
     return app
-
-
-def _limiter(app: OpenAPI, settings: Settings) -> Callable[[F], F]:
-    """Return the decorator that limits how many runs a token triggers a minute."""
-    if not settings.trigger_limit:
-        return lambda view: view
-
-    from flask_limiter import Limiter
-
-    limiter = Limiter(
-        key_func=lambda: str(g.token.token_id),
-        app=app,
-        storage_uri="memory://",
-        headers_enabled=True,
-    )
-    return limiter.limit(f"{settings.trigger_limit} per minute")  # type: ignore[return-value]
 
 
 def _health() -> Response:
@@ -167,7 +154,7 @@ def _api(
     store: Store,
     supervisor: Supervisor,
     catalog: Catalog,
-    limit_triggers: Callable[[F], F],
+    limit: TriggerLimit | None,
 ) -> APIBlueprint:
     api = APIBlueprint(
         "api",
@@ -188,7 +175,7 @@ def _api(
             )
         return Path(path)
 
-    _add_run_routes(api, store, supervisor, catalog, project_root, limit_triggers)
+    _add_run_routes(api, store, supervisor, catalog, project_root, limit)
     _add_project_routes(api, store, catalog, project_root)
     _add_token_routes(api, store)
     return api
@@ -208,7 +195,7 @@ def _add_run_routes(
     supervisor: Supervisor,
     catalog: Catalog,
     project_root: Callable[[str], Path],
-    limit_triggers: Callable[[F], F],
+    limit: TriggerLimit | None,
 ) -> None:
     runs_tag = Tag(name="runs", description="Trigger runs and follow them.")
 
@@ -223,8 +210,9 @@ def _add_run_routes(
         responses={201: RunOut, **_errors(404, 413, 415, 429)},
     )
     @auth.requires(Role.OPERATOR)
-    @limit_triggers
     def trigger_run(body: TriggerRun) -> Any:
+        if limit is not None:
+            limit.spend(g.token.token_id)
         described = catalog.describe(project_root(body.project))
         schema = described.pipeline(body.pipeline_name)["parameters"]
         resolved = parameters.resolve(
@@ -271,7 +259,7 @@ def _add_run_routes(
     @auth.requires(Role.VIEWER)
     def list_runs(query: RunQuery) -> Any:
         try:
-            found, position = store.runs(
+            found, position = store.runs_json(
                 pipeline_name=query.pipeline_name,
                 status=query.status,
                 limit=query.limit,
@@ -279,7 +267,7 @@ def _add_run_routes(
             )
         except ValueError:
             _bad_cursor()
-        return _page([r.to_dict(summary=True) for r in found], query, "runs", position)
+        return _page(found, query, "runs", position)
 
 
 def _add_project_routes(
@@ -321,7 +309,7 @@ def _add_project_routes(
         items, position = _in_order(
             found, lambda p: [p["project"], p["name"]], query, "pipelines"
         )
-        return _page(items, query, "pipelines", position, problems=problems)
+        return _page(_json(items), query, "pipelines", position, problems=problems)
 
     @api.get(
         "/projects",
@@ -335,7 +323,7 @@ def _add_project_routes(
     def list_projects(query: PageQuery) -> Any:
         found = [{"name": n, "path": p} for n, p in store.projects().items()]
         items, position = _in_order(found, lambda p: [p["name"]], query, "projects")
-        return _page(items, query, "projects", position)
+        return _page(_json(items), query, "projects", position)
 
     @api.post(
         "/projects",
@@ -394,7 +382,7 @@ def _add_token_routes(api: APIBlueprint, store: Store) -> None:
         items, position = _in_order(
             found, lambda t: [t["created_at"], t["token_id"]], query, "tokens"
         )
-        return _page(items, query, "tokens", position)
+        return _page(_json(items), query, "tokens", position)
 
     @api.post(
         "/tokens",
@@ -436,17 +424,19 @@ T = TypeVar("T")
 
 
 def _page(
-    items: list[Any],
-    query: PageQuery,
-    kind: str,
-    position: Any,
-    **extra: Any,
+    items: str, query: PageQuery, kind: str, position: Any, **extra: Any
 ) -> Response:
+    """Return a list's answer: ``items``, already JSON, in the paging envelope."""
     cursor = None
     if position is not None:
         text = json.dumps([kind, position], separators=(",", ":"))
         cursor = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-    return jsonify(items=items, limit=query.limit, next_cursor=cursor, **extra)
+    rest = _json({"limit": query.limit, "next_cursor": cursor, **extra})
+    return Response(f'{{"items":{items},{rest[1:]}', mimetype="application/json")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _read_cursor(kind: str, cursor: str | None, expected: type[T]) -> T | None:
@@ -550,9 +540,6 @@ def _http_problem(exc: HTTPException) -> Response:
         413: f"The body is larger than {current_app.config['MAX_CONTENT_LENGTH']} "
         "bytes, the most the daemon takes (max_request_bytes in the [daemon] "
         "section of config.toml).",
-        429: f"This token triggered more runs than it may ({exc.description}); try "
-        "again after the seconds in Retry-After, or raise trigger_limit in the "
-        "[daemon] section of config.toml.",
     }
     answer = problem(status, details.get(status, exc.description or exc.name))
     if status == 405 and exc.get_response().headers.get("Allow"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,6 +45,18 @@ class PageQuery(BaseModel):
     """The paging of every list: how many, and where the last page ended."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Return the model's JSON Schema, built once for the plain call.
+
+        flask-openapi3 asks for a query model's schema on every request, only to
+        read its field types, and pydantic builds it anew each time: about 1 ms,
+        a third of what listing runs costs. The callers only read the answer.
+        """
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        return _plain_schema(cls)
 
     limit: int = Field(
         default=50, ge=1, le=1000, description="How many items to return, 1 to 1000."
@@ -257,3 +270,8 @@ class ValidationProblem(Problem):
     """A 422 answer, listing each invalid field."""
 
     errors: list[FieldProblem]
+
+
+@cache
+def _plain_schema(model: type[PageQuery]) -> dict[str, Any]:
+    return super(PageQuery, model).model_json_schema()

@@ -38,6 +38,10 @@ def problem(
         headers: Extra headers, such as ``WWW-Authenticate``.
         **extra: More members of the body, such as ``errors``.
     """
+    if status == 422 and "errors" not in extra:
+        # A 422 always lists what is invalid; when the cause names no single
+        # field, it is the request's body as a whole.
+        extra["errors"] = [{"field": "", "location": "body", "message": detail}]
     body = {
         "type": f"urn:uniflow:problem:{kind}" if kind else "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -78,6 +82,8 @@ def from_error(exc: errors.UniFlowError) -> Response:
             )
         case errors.RunNotFound():
             return problem(404, str(exc), kind="run-not-found")
+        case errors.TokenError(status=422):
+            return problem(422, str(exc), kind="token", errors=_field("name", exc))
         case errors.TokenError():
             return problem(exc.status, str(exc), kind="token")
         case errors.ProjectError(found=False):
@@ -93,3 +99,7 @@ def from_error(exc: errors.UniFlowError) -> Response:
         case errors.ConfigError() | errors.PipelineError():
             return problem(422, str(exc), kind="project-broken")
     return problem(400, str(exc), kind="bad-request")
+
+
+def _field(name: str, exc: Exception) -> list[dict[str, str]]:
+    return [{"field": name, "location": "body", "message": str(exc)}]

@@ -78,6 +78,12 @@ _SUMMARY_COLUMNS = (
     "seq, run_id, pipeline_name, project, status, parameters, created_at, "
     "started_at, finished_at, exit_code, error, NULL AS result, pid"
 )
+_SUMMARY_JSON = (
+    "json_object('run_id', run_id, 'pipeline_name', pipeline_name, 'project', "
+    "project, 'status', status, 'parameters', json(parameters), 'created_at', "
+    "created_at, 'started_at', started_at, 'finished_at', finished_at, 'exit_code', "
+    "exit_code, 'error', error)"
+)
 _RUN_FIELDS = frozenset(
     {"status", "started_at", "finished_at", "exit_code", "error", "result", "pid"}
 )
@@ -108,6 +114,14 @@ class Store(Protocol):
         limit: int = 50,
         after: str | None = None,
     ) -> tuple[list[Run], str | None]: ...
+    def runs_json(
+        self,
+        *,
+        pipeline_name: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> tuple[str, str | None]: ...
     def update_run(self, run_id: str, **fields: Any) -> None: ...
     def run_ids_in(self, status: RunStatus) -> list[str]: ...
     def save_step(self, run_id: str, step: StepRecord) -> None: ...
@@ -321,6 +335,38 @@ class SQLiteStore:
         Raises:
             ValueError: ``after`` is not a position this store gave.
         """
+        rows, position = self._page_of_runs(
+            _SUMMARY_COLUMNS, pipeline_name, status, limit, after
+        )
+        return [_run(row, []) for row in rows], position
+
+    def runs_json(
+        self,
+        *,
+        pipeline_name: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> tuple[str, str | None]:
+        """Return the page :meth:`runs` would, as a JSON array of run summaries.
+
+        SQLite writes the JSON, which makes listing runs several times cheaper
+        than building :class:`Run` objects to encode them again. Each item is
+        what ``Run.to_dict(summary=True)`` gives.
+        """
+        rows, position = self._page_of_runs(
+            f"seq, {_SUMMARY_JSON} AS item", pipeline_name, status, limit, after
+        )
+        return "[" + ",".join(row["item"] for row in rows) + "]", position
+
+    def _page_of_runs(
+        self,
+        columns: str,
+        pipeline_name: str | None,
+        status: RunStatus | None,
+        limit: int,
+        after: str | None,
+    ) -> tuple[list[sqlite3.Row], str | None]:
         where: list[str] = []
         args: list[str | int] = []
         if after is not None:
@@ -336,13 +382,12 @@ class SQLiteStore:
             args.append(status.value)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._db.execute(
-            f"SELECT {_SUMMARY_COLUMNS} FROM runs {clause} ORDER BY seq DESC LIMIT ?",
+            f"SELECT {columns} FROM runs {clause} ORDER BY seq DESC LIMIT ?",
             (*args, limit + 1),
         ).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        position = str(rows[-1]["seq"]) if more else None
-        return [_run(row, []) for row in rows], position
+        if len(rows) <= limit:
+            return rows, None
+        return rows[:limit], str(rows[limit - 1]["seq"])
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Change some of a run's fields (status, times, exit code, error, pid)."""

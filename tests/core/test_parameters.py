@@ -156,3 +156,52 @@ def test_date_times_are_checked_leniently():
     with pytest.raises(ParameterError) as exc:
         resolve(schema, {"when": "garbage", "hour": "25:99"})
     assert set(fields(exc)) == {"when", "hour"}
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**30])
+def test_whole_number_beyond_64_bits_is_refused(value):
+    with pytest.raises(ParameterError) as refused:
+        resolve(SCHEMA, {"epochs": value})
+
+    assert "64 bits" in fields(refused)["epochs"]
+
+
+def test_64_bit_edges_are_accepted():
+    for value in (2**63 - 1, -(2**63)):
+        assert resolve(SCHEMA, {"epochs": value})["epochs"] == value
+
+
+def test_deep_nesting_is_refused_with_its_path():
+    untyped = {"type": "object"}
+    value: object = 1
+    for _ in range(40):
+        value = [value]
+
+    with pytest.raises(ParameterError) as refused:
+        resolve(untyped, {"data": value})
+
+    [(path, message)] = fields(refused).items()
+    assert path.startswith("data.0.0") and "32 levels" in message
+
+
+def test_nested_big_number_is_named_by_path():
+    with pytest.raises(ParameterError) as refused:
+        resolve({"type": "object"}, {"data": {"a": [1, 2**70]}})
+
+    assert list(fields(refused)) == ["data.a.1"]
+
+
+def test_parameters_over_64_kib_are_refused():
+    with pytest.raises(ParameterError) as refused:
+        resolve(SCHEMA, {"epochs": 1, "tag": "x" * 70_000})
+
+    assert "65536" in str(refused.value) and "file path" in str(refused.value)
+
+
+def test_long_value_is_not_quoted_whole():
+    schema = {"type": "object", "properties": {"tag": {"enum": ["a", "b"]}}}
+
+    with pytest.raises(ParameterError) as refused:
+        resolve(schema, {"tag": "y" * 50_000})
+
+    assert len(str(refused.value)) < 1000

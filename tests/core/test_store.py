@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
 
@@ -141,3 +142,17 @@ def test_steps_are_saved_in_order(store):
     steps = store.run("run_1").steps
     assert [(s.name, s.state) for s in steps] == [("a", "success"), ("b", "failed")]
     assert steps[1].error == "E: x"
+
+
+def test_runs_json_matches_run_summaries(store):
+    store.add_run(Run("run_1", "p", "default", {"n": 1, "text": "Zoë 東京", "x": 0.1}))
+    store.add_run(Run("run_2", "q", "other", {"deep": {"a": [1, None, True]}}))
+    store.update_run("run_2", status=RunStatus.FAILED, exit_code=1, error="boom")
+
+    text, position = store.runs_json(limit=1)
+    runs, same_position = store.runs(limit=1)
+    rest, _ = store.runs_json(after=position)
+
+    assert json.loads(text) == [r.to_dict(summary=True) for r in runs]
+    assert position == same_position
+    assert json.loads(rest) == [r.to_dict(summary=True) for r in store.runs()[0][1:]]

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+import uuid
+
+import httpx
 import pytest
+from conftest import FIXTURE_PROJECT, copy_project
 
 from uniflow.config import Settings
+from uniflow.runs import Run
 
 MAX_BODY = Settings().max_request_bytes
 
@@ -175,3 +181,66 @@ def test_runs_list_stays_valid_json(operator, admin):
     import json
 
     json.loads(listing.text, parse_constant=lambda name: pytest.fail(name))
+
+
+def own_client(running, secret):
+    return httpx.Client(
+        base_url=running.url,
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=30,
+    )
+
+
+def test_500_shows_a_request_id_not_a_traceback(spawn_daemon, problem):
+    running = spawn_daemon()
+    store = running.store()
+    store.add_run(Run("run_0123456789abcdef", "hello", "testproj", {}))
+    # A store damaged behind the daemon's back: reading the run's steps fails.
+    with sqlite3.connect(running.home / "uniflow.db") as db:
+        db.execute("DROP TABLE steps")
+
+    with own_client(running, running.token("viewer")) as client:
+        answer = client.get("/api/v1/runs/run_0123456789abcdef")
+
+    body = problem(answer, 500)
+    request_id = answer.headers["X-Request-Id"]
+    assert body["request_id"] == request_id and request_id in body["detail"]
+    assert "Traceback" not in answer.text and "steps" not in answer.text
+    log = (running.home / "daemon.log").read_text()
+    assert f"Request {request_id} failed" in log
+    assert "Traceback" in log and "no such table: steps" in log
+
+
+def test_trigger_limit_gets_429_with_retry_after(spawn_daemon, problem, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("[daemon]\ntrigger_limit = 2\n")
+    running = spawn_daemon(home)
+    project = copy_project(FIXTURE_PROJECT, tmp_path / "testproj")
+    running.admin = running.token("admin")
+    with running.client() as admin:
+        admin.register_project("testproj", str(project))
+    body = {"pipeline_name": "hello", "project": "testproj"}
+
+    with own_client(running, running.token("operator")) as busy:
+        answers = [busy.post("/api/v1/runs", json=body) for _ in range(3)]
+    with own_client(running, running.token("operator")) as other:
+        fresh = other.post("/api/v1/runs", json=body)
+
+    assert [a.status_code for a in answers[:2]] == [201, 201]
+    refused = problem(answers[2], 429)
+    assert "trigger_limit" in refused["detail"]
+    assert 0 < int(answers[2].headers["Retry-After"]) <= 60
+    assert fresh.status_code == 201, fresh.text
+    with running.client() as admin:
+        assert len(admin.list_runs(limit=None)) == 3
+
+
+def test_401_and_409_are_problems(api, admin, problem):
+    problem(api("uf_not-a-real-token").get("/api/v1/runs"), 401)
+    name = f"twice-{uuid.uuid4().hex[:6]}"
+    admin.post("/api/v1/tokens", json={"name": name, "role": "viewer"})
+
+    again = admin.post("/api/v1/tokens", json={"name": name, "role": "viewer"})
+
+    assert name in problem(again, 409)["detail"]

@@ -118,3 +118,40 @@ def test_parameters_must_be_an_object(operator, problem):
 
     body = problem(answer, 422)
     assert any("parameters" in e["field"] for e in body["errors"]), body
+
+
+def test_number_beyond_64_bits_gets_422(operator, problem):
+    before = typed_run_ids(operator)
+
+    body = problem(post_typed(operator, {"epochs": 2**64}), 422)
+
+    assert body["errors"] == [
+        {
+            "field": "epochs",
+            "location": "body.parameters",
+            "message": "is a whole number beyond 64 bits; send it as text",
+        }
+    ]
+    assert typed_run_ids(operator) == before
+
+
+def test_five_megabyte_string_gets_413(operator, problem):
+    body = problem(post_typed(operator, {"epochs": 1, "label": "x" * 5_000_000}), 413)
+
+    assert "max_request_bytes" in body["detail"]
+
+
+def test_parameters_over_64_kib_get_422(operator, problem):
+    body = problem(post_typed(operator, {"epochs": 1, "label": "x" * 100_000}), 422)
+
+    assert "65536" in body["detail"]
+
+
+def test_deeply_nested_parameter_gets_422(operator, problem):
+    value = 1
+    for _ in range(40):
+        value = [value]
+
+    body = problem(post_typed(operator, {"epochs": 1, "label": value}), 422)
+
+    assert "32 levels" in body["errors"][0]["message"]

@@ -1,0 +1,155 @@
+"""Schemathesis against the live daemon's /openapi.json: the API keeps its spec.
+
+Every operation gets generated requests, valid and invalid, sent with an admin
+token to a real daemon of this module's own. Each answer must not be a 5xx, must
+have a status the spec documents for the operation, the content type documented
+for that status, and a body that fits the documented schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hypothesis
+import pytest
+import schemathesis
+from conftest import FIXTURE_PROJECT, RunningDaemon, copy_project, start_daemon
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+# Derandomized so that CI runs the same cases each time: a failure here is a bug
+# to fix, not a flake to retry.
+SETTINGS = hypothesis.settings(
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(hypothesis.HealthCheck),
+)
+OPERATIONS = 10
+MIN_CASES = 300
+
+_sent: dict[str, int] = {}
+
+
+@pytest.fixture(scope="module")
+def fuzzed_daemon(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningDaemon]:
+    """A daemon of this module's own, so fuzzing leaves other tests' data alone."""
+    running = start_daemon(tmp_path_factory.mktemp("fuzz-home"))
+    try:
+        running.admin = running.token("admin", "fuzz-admin")
+        project = copy_project(
+            FIXTURE_PROJECT, tmp_path_factory.mktemp("fuzz-projects") / "testproj"
+        )
+        with running.client() as client:
+            client.register_project("testproj", str(project))
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzzed_daemon: RunningDaemon) -> Any:
+    return schemathesis.openapi.from_url(f"{fuzzed_daemon.url}/openapi.json")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_cases(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Print how many generated requests were sent."""
+    yield
+    plugins = request.config.pluginmanager
+    reporter = plugins.get_plugin("terminalreporter")
+    if reporter is None or not _sent:
+        return
+    per_operation = ", ".join(f"{k} {v}" for k, v in sorted(_sent.items()))
+    # Past pytest's output capture, so that the figure shows on every run.
+    with plugins.get_plugin("capturemanager").global_and_fixture_disabled():
+        reporter.write_line(
+            f"\nschemathesis sent {sum(_sent.values())} generated requests: "
+            f"{per_operation}"
+        )
+
+
+# Schemathesis' own pytest integration (@schema.parametrize) reads a private
+# attribute that pytest 9.2 removed, so the cases are drawn from its Hypothesis
+# strategy for the whole schema instead.
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_api_keeps_its_spec(
+    api_schema: Any, fuzzed_daemon: RunningDaemon, mode: GenerationMode
+) -> None:
+    headers = {"Authorization": f"Bearer {fuzzed_daemon.admin}"}
+    sent: dict[str, int] = {}
+
+    @SETTINGS
+    @hypothesis.given(case=api_schema.as_strategy(generation_mode=mode))
+    def send(case: Any) -> None:
+        label = f"{case.method} {case.path}"
+        sent[label] = sent.get(label, 0) + 1
+        case.call_and_validate(headers=headers, checks=CHECKS, timeout=30)
+
+    send()
+
+    for label, count in sent.items():
+        _sent[label] = _sent.get(label, 0) + count
+    assert len(sent) == OPERATIONS, sorted(sent)
+    assert sum(sent.values()) >= MIN_CASES / 2, sent
+
+
+def test_spec_is_openapi_31_with_bearer(fuzzed_daemon: RunningDaemon) -> None:
+    import httpx
+
+    spec = httpx.get(f"{fuzzed_daemon.url}/openapi.json").json()
+
+    assert spec["openapi"].startswith("3.1")
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+    }
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            assert operation["summary"] and operation["description"], where
+            assert operation["security"] == [{"bearer": []}], where
+            for status, answer in operation["responses"].items():
+                if int(status) >= 400:
+                    assert list(answer["content"]) == ["application/problem+json"], (
+                        where
+                    )
+
+
+def test_bodies_carry_the_reference_examples(fuzzed_daemon: RunningDaemon) -> None:
+    import httpx
+
+    spec = httpx.get(f"{fuzzed_daemon.url}/openapi.json").json()
+    trigger = spec["paths"]["/api/v1/runs"]["post"]["requestBody"]["content"]
+
+    assert trigger["application/json"]["example"] == {
+        "pipeline_name": "training_pipeline",
+        "project": "default",
+        "parameters": {"learning_rate": 0.01, "epochs": 20},
+    }
+
+
+def test_docs_path_is_exactly_docs(fuzzed_daemon: RunningDaemon) -> None:
+    import httpx
+
+    answer = httpx.get(f"{fuzzed_daemon.url}/docs", follow_redirects=True)
+
+    assert answer.status_code == 200
+    assert "swagger-ui" in answer.text
+    assert Path(answer.url.path) == Path("/docs/swagger")
