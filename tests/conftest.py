@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -43,10 +44,7 @@ def clean_environ(
 # --- Secret Service (GNOME Keyring) for credential tests ------------------------------
 # A private D-Bus session bus and an unlocked GNOME Keyring on it, started once per
 # test session, so credential tests use a real keyring backend and never the
-# developer's own. Besides the imports at the top of the file it needs contextlib,
-# imported here so that the section stays in one piece.
-
-import contextlib  # noqa: E402
+# developer's own.
 
 _SECRET_SERVICE_PACKAGES = "gnome-keyring dbus"
 _SECRET_SERVICE_STARTUP = 15.0
@@ -340,20 +338,29 @@ def copy_project(source: Path, target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
-    """A real daemon with an admin token and the test project registered."""
-    running = start_daemon(tmp_path_factory.mktemp("daemon-home"))
+@contextlib.contextmanager
+def daemon_with_testproj(
+    tmp_path_factory: pytest.TempPathFactory, name: str
+) -> Iterator[RunningDaemon]:
+    """Run a daemon with an admin token and a copy of the test project registered."""
+    running = start_daemon(tmp_path_factory.mktemp(f"{name}-home"))
     try:
-        running.admin = running.token("admin", "test-admin")
+        running.admin = running.token("admin", f"{name}-admin")
         project = copy_project(
-            FIXTURE_PROJECT, tmp_path_factory.mktemp("projects") / "testproj"
+            FIXTURE_PROJECT, tmp_path_factory.mktemp(f"{name}-projects") / "testproj"
         )
         with running.client() as client:
             client.register_project("testproj", str(project))
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
+    """A real daemon with an admin token and the test project registered."""
+    with daemon_with_testproj(tmp_path_factory, "session") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

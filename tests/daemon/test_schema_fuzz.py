@@ -15,7 +15,7 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
-from conftest import FIXTURE_PROJECT, RunningDaemon, copy_project, start_daemon
+from conftest import RunningDaemon, daemon_with_testproj
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -50,17 +50,8 @@ def fuzzed_daemon(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningDaemon]:
     """A daemon of this module's own, so fuzzing leaves other tests' data alone."""
-    running = start_daemon(tmp_path_factory.mktemp("fuzz-home"))
-    try:
-        running.admin = running.token("admin", "fuzz-admin")
-        project = copy_project(
-            FIXTURE_PROJECT, tmp_path_factory.mktemp("fuzz-projects") / "testproj"
-        )
-        with running.client() as client:
-            client.register_project("testproj", str(project))
+    with daemon_with_testproj(tmp_path_factory, "fuzz") as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
