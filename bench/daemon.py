@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from bench import BenchError
+from bench.load import pinned, split_cpus
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ def running(home: Path) -> Iterator[str]:
     # The address goes both ways: `python -m uniflow.daemon` takes it from its
     # options, `uniflow daemon start` from the config file.
     (home / "config.toml").write_text(f'[daemon]\nhost = "{HOST}"\nport = 0\n')
+    cpus = split_cpus()
     with open(home / "daemon.log", "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "uniflow.daemon", "--host", HOST, "--port", "0"],
@@ -46,6 +48,7 @@ def running(home: Path) -> Iterator[str]:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=pinned(cpus[0] if cpus else None),
         )
     try:
         url = _wait_ready(home, process)

@@ -110,6 +110,8 @@ def create_app(
         doc_prefix="/docs",
     )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    # "/api/v1//runs" is a 404, not a redirect built from the Host header.
+    app.url_map.merge_slashes = False
     # Swagger UI reads the spec from its one public address, and never sends that
     # address to swagger.io's validator (it would, for a host other than localhost).
     app.config["SWAGGER_CONFIG"] = {"url": "/openapi.json", "validatorUrl": None}
@@ -119,7 +121,8 @@ def create_app(
     @app.before_request
     def check() -> Response | None:
         g.started = time.perf_counter()
-        if not request.path.startswith("/api/"):
+        # OPTIONS only lists the allowed methods, whatever the role.
+        if not request.path.startswith("/api/") or request.method == "OPTIONS":
             return None
         return auth.check_request(store) or _check_body()
 
@@ -211,13 +214,13 @@ def _add_run_routes(
     )
     @auth.requires(Role.OPERATOR)
     def trigger_run(body: TriggerRun) -> Any:
-        if limit is not None:
-            limit.spend(g.token.token_id)
         described = catalog.describe(project_root(body.project))
         schema = described.pipeline(body.pipeline_name)["parameters"]
         resolved = parameters.resolve(
             schema, body.parameters, pipeline=body.pipeline_name
         )
+        if limit is not None:  # refused requests start nothing, so they count not
+            limit.spend(g.token.token_id)
         run = Run(
             run_id=new_run_id(),
             pipeline_name=body.pipeline_name,
@@ -301,8 +304,6 @@ def _add_project_routes(
             try:
                 described = catalog.describe(root)
             except (ConfigError, PipelineError) as exc:
-                if query.project:
-                    raise
                 problems.append({"project": name, "detail": str(exc)})
                 continue
             found.extend({**p, "project": name} for p in described.pipelines.values())
@@ -482,7 +483,9 @@ def _bad_cursor() -> NoReturn:
 
 
 def _check_body() -> Response | None:
-    if request.method not in ("POST", "PUT", "PATCH") or not request.content_length:
+    # The body is read whole (it is at most max_request_bytes), chunked or not, so
+    # the view's validation reads the same strict JSON from Flask's cache.
+    if request.method not in ("POST", "PUT", "PATCH") or not request.get_data():
         return None
     if not request.is_json:
         return problem(
@@ -519,7 +522,10 @@ def _validation_problem(exc: ValidationError) -> Response:
         {
             "field": ".".join(str(p) for p in e["loc"]),
             "location": location,
-            "message": e["msg"],
+            # Pydantic names the model when the whole body is not an object.
+            "message": "must be a JSON object"
+            if not e["loc"] and e["type"] in ("model_type", "dict_type")
+            else e["msg"],
         }
         for e in exc.errors(include_url=False)
     ]
@@ -541,7 +547,10 @@ def _http_problem(exc: HTTPException) -> Response:
         "bytes, the most the daemon takes (max_request_bytes in the [daemon] "
         "section of config.toml).",
     }
-    answer = problem(status, details.get(status, exc.description or exc.name))
+    kinds = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}
+    answer = problem(
+        status, details.get(status, exc.description or exc.name), kind=kinds.get(status)
+    )
     if status == 405 and exc.get_response().headers.get("Allow"):
         answer.headers["Allow"] = exc.get_response().headers["Allow"]
     return answer

@@ -45,10 +45,15 @@ def check_request(store: Store) -> Response | None:
         return unauthorized(
             "This endpoint needs a token: send 'Authorization: Bearer <token>'."
         )
-    if scheme.lower() != "bearer" or not secret:
+    if scheme.lower() != "bearer":
         return unauthorized(
             "The Authorization header must be 'Bearer <token>'; other schemes are "
             "not accepted."
+        )
+    if not secret:
+        return unauthorized(
+            "The Authorization header names no token: send 'Bearer <token>', "
+            "with one space between."
         )
     try:
         token = tokens.authenticate(store, secret)

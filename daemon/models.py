@@ -135,7 +135,10 @@ class RunSummary(BaseModel):
     pipeline_name: str
     project: str
     status: RunStatus
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] | None = Field(
+        description="As resolved, defaults filled in; null only for a run whose "
+        "stored parameters are not valid JSON."
+    )
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -269,7 +272,10 @@ class FieldProblem(BaseModel):
 class ValidationProblem(Problem):
     """A 422 answer, listing each invalid field."""
 
-    errors: list[FieldProblem]
+    errors: list[FieldProblem] = Field(description="At most 20 of them.")
+    more_errors: int | None = Field(
+        default=None, description="How many invalid fields were left out."
+    )
 
 
 @cache

@@ -19,6 +19,10 @@ from flask import Response
 from uniflow import errors
 
 MEDIA_TYPE = "application/problem+json"
+MAX_ERRORS = 20
+"""The most invalid fields one answer lists; ``more_errors`` counts the rest."""
+MAX_DETAIL = 2000
+"""The longest ``detail``, in characters, so that bad input is never echoed whole."""
 
 
 def problem(
@@ -42,6 +46,12 @@ def problem(
         # A 422 always lists what is invalid; when the cause names no single
         # field, it is the request's body as a whole.
         extra["errors"] = [{"field": "", "location": "body", "message": detail}]
+    fields = extra.get("errors", [])
+    if len(fields) > MAX_ERRORS:
+        extra["errors"] = fields[:MAX_ERRORS]
+        extra["more_errors"] = len(fields) - MAX_ERRORS
+    if len(detail) > MAX_DETAIL:
+        detail = f"{detail[: MAX_DETAIL - 40]}... ({len(detail)} characters in all)"
     body = {
         "type": f"urn:uniflow:problem:{kind}" if kind else "about:blank",
         "title": HTTPStatus(status).phrase,

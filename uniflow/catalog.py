@@ -51,7 +51,10 @@ class Catalog:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[Path, tuple[tuple[Any, ...], Described]] = {}
+        # A failure is kept like an answer (as its message): a broken project is
+        # not described again, in a child of its own, on every request, until its
+        # files change.
+        self._cache: dict[Path, tuple[tuple[Any, ...], Described | str]] = {}
         self._busy: dict[Path, threading.Lock] = {}
 
     def describe(self, root: Path) -> Described:
@@ -68,18 +71,32 @@ class Catalog:
             # One describe child per project at a time: requests that arrive
             # meanwhile wait for its answer instead of starting their own.
             busy = self._busy.setdefault(project.root, threading.Lock())
-        if cached is not None and cached[0] == key:
-            return cached[1]
 
-        with busy:
-            with self._lock:
-                cached = self._cache.get(project.root)
-            if cached is not None and cached[0] == key:
-                return cached[1]
-            described = _describe_in_child(project)
-            with self._lock:
-                self._cache[project.root] = (key, described)
-        return described
+        if cached is None or cached[0] != key:
+            with busy:
+                with self._lock:
+                    cached = self._cache.get(project.root)
+                if cached is None or cached[0] != key:
+                    cached = (key, _try_describe(project))
+                    with self._lock:
+                        self._cache[project.root] = cached
+
+        if isinstance(cached[1], str):
+            raise PipelineError(cached[1])
+        return cached[1]
+
+
+class _TooSlow(PipelineError):
+    """Describing took too long: maybe only a busy machine, so it is not kept."""
+
+
+def _try_describe(project: projects.Project) -> Described | str:
+    try:
+        return _describe_in_child(project)
+    except _TooSlow:
+        raise
+    except PipelineError as exc:
+        return str(exc)
 
 
 def _fingerprint(project: projects.Project) -> tuple[Any, ...]:
@@ -104,7 +121,7 @@ def _describe_in_child(project: projects.Project) -> Described:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise PipelineError(
+        raise _TooSlow(
             f"Loading the pipelines of project {project.name!r} took over "
             f"{DESCRIBE_TIMEOUT:.0f} s; a pipeline module does too much at import."
         ) from None

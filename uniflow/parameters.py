@@ -50,7 +50,7 @@ def resolve(
         ParameterError: Naming each unknown, missing, ill-typed or oversized
             parameter.
     """
-    oversized = _check_limits(values)
+    oversized = check_limits(values)
     if oversized:
         raise ParameterError(oversized, pipeline=pipeline)
 
@@ -69,35 +69,27 @@ def resolve(
         if "default" in prop
     }
     resolved.update(values)
+    # Defaults come from the pipeline's code and must fit too.
+    oversized = check_limits(resolved)
+    if oversized:
+        raise ParameterError(oversized, pipeline=pipeline)
     return resolved
 
 
-def _check_limits(values: dict[str, Any]) -> list[FieldError]:
+def check_limits(values: dict[str, Any]) -> list[FieldError]:
+    """Return what in ``values`` JSON cannot carry or UniFlow does not take.
+
+    That is: numbers that are not finite, whole numbers beyond signed 64 bits,
+    nesting deeper than :data:`MAX_DEPTH`, and more than :data:`MAX_BYTES` in all.
+    """
     errors: list[FieldError] = []
-
-    def walk(value: Any, path: str, depth: int) -> None:
-        if depth > MAX_DEPTH:
-            errors.append(FieldError(path, f"nests deeper than {MAX_DEPTH} levels"))
-        elif isinstance(value, int) and not isinstance(value, bool):
-            if value not in _INT64:
-                errors.append(
-                    FieldError(
-                        path, "is a whole number beyond 64 bits; send it as text"
-                    )
-                )
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                walk(item, f"{path}.{key}", depth + 1)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                walk(item, f"{path}.{index}", depth + 1)
-
     for name, value in values.items():
-        walk(value, name, 1)
+        _walk(value, name, 1, errors)
     if errors:
         return errors
 
-    size = len(json.dumps(values, ensure_ascii=False).encode("utf-8"))
+    compact = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    size = len(compact.encode("utf-8", errors="replace"))
     if size > MAX_BYTES:
         return [
             FieldError(
@@ -107,6 +99,25 @@ def _check_limits(values: dict[str, Any]) -> list[FieldError]:
             )
         ]
     return []
+
+
+def _walk(value: Any, path: str, depth: int, errors: list[FieldError]) -> None:
+    """Add to ``errors`` what in ``value`` JSON cannot carry or nests too deep."""
+    if depth > MAX_DEPTH:
+        errors.append(FieldError(path, f"nests deeper than {MAX_DEPTH} levels"))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _walk(item, f"{path}.{key}", depth + 1, errors)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _walk(item, f"{path}.{index}", depth + 1, errors)
+    elif isinstance(value, bool):
+        pass
+    elif isinstance(value, int) and value not in _INT64:
+        message = "is a whole number beyond signed 64 bits; send it as text"
+        errors.append(FieldError(path, message))
+    elif isinstance(value, float) and not math.isfinite(value):
+        errors.append(FieldError(path, f"is {value}, which JSON has no form for"))
 
 
 def parse_text(schema: dict[str, Any], name: str, text: str) -> Any:

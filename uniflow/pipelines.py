@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar, overload
 
-from uniflow import _context
+from uniflow import _context, parameters
 from uniflow.errors import PipelineError
 
 P = ParamSpec("P")
@@ -64,6 +64,19 @@ class Pipeline:
                 "float, bool, lists, dicts, enums or dates."
             ) from None
         schema["additionalProperties"] = False
+
+        defaults = {
+            name: prop["default"]
+            for name, prop in schema.get("properties", {}).items()
+            if "default" in prop
+        }
+        problems = parameters.check_limits(defaults)
+        if problems:
+            listed = "; ".join(f"{p.field} {p.message}" for p in problems)
+            raise PipelineError(
+                f"Pipeline {self.name!r} has a default that cannot travel as a run's "
+                f"parameter: {listed}. Give it a finite default, or None."
+            )
         return schema
 
     def describe(self) -> dict[str, Any]:

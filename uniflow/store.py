@@ -80,7 +80,10 @@ _SUMMARY_COLUMNS = (
 )
 _SUMMARY_JSON = (
     "json_object('run_id', run_id, 'pipeline_name', pipeline_name, 'project', "
-    "project, 'status', status, 'parameters', json(parameters), 'created_at', "
+    "project, 'status', status, 'parameters', "
+    # A row written before parameters were checked may hold NaN, which is not JSON;
+    # it lists with null parameters instead of failing the whole page.
+    "CASE WHEN json_valid(parameters) THEN json(parameters) END, 'created_at', "
     "created_at, 'started_at', started_at, 'finished_at', finished_at, 'exit_code', "
     "exit_code, 'error', error)"
 )
@@ -293,7 +296,7 @@ class SQLiteStore:
                     run.pipeline_name,
                     run.project,
                     run.status.value,
-                    json.dumps(run.parameters, ensure_ascii=False),
+                    json.dumps(run.parameters, ensure_ascii=False, allow_nan=False),
                     run.created_at,
                 ),
             )

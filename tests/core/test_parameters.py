@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 
-from uniflow.errors import ParameterError
+from uniflow.errors import ParameterError, PipelineError
 from uniflow.parameters import parse_text, resolve
 from uniflow.pipelines import pipeline
 
@@ -205,3 +205,30 @@ def test_long_value_is_not_quoted_whole():
         resolve(schema, {"tag": "y" * 50_000})
 
     assert len(str(refused.value)) < 1000
+
+
+@pytest.mark.parametrize("default", [float("nan"), float("inf"), 10**400])
+def test_default_json_cannot_carry_is_refused(default):
+    @pipeline
+    def odd(h: float = default) -> None:
+        """Has a default no run could record."""
+
+    with pytest.raises(PipelineError) as refused:
+        odd.parameters_schema()
+
+    assert "'odd'" in str(refused.value) and "h " in str(refused.value)
+
+
+def test_nan_default_in_a_schema_is_refused_at_resolve():
+    schema = {"type": "object", "properties": {"h": {"default": float("nan")}}}
+
+    with pytest.raises(ParameterError) as refused:
+        resolve(schema, {})
+
+    assert "JSON has no form for" in fields(refused)["h"]
+
+
+def test_size_counts_compact_json():
+    keys = {f"k{i}": [0, 0] for i in range(4200)}
+
+    assert resolve({"type": "object"}, {"data": keys})["data"] == keys

@@ -89,6 +89,21 @@ def test_broken_module_is_a_clear_error(tmp_path):
         Catalog().describe(root)
 
 
+def test_broken_project_is_described_once_until_fixed(tmp_path):
+    marker = tmp_path / "imports"
+    broken = f"open({str(marker)!r}, 'a').write('x')\nimport nonexistent_module_xyz\n"
+    root = make_project(tmp_path / "p", a=broken)
+    catalog = Catalog()
+
+    for _ in range(3):
+        with pytest.raises(PipelineError, match="nonexistent_module_xyz"):
+            catalog.describe(root)
+    assert marker.read_text() == "x"
+
+    (root / "pipelines" / "a.py").write_text(PIPELINE)
+    assert set(catalog.describe(root).pipelines) == {"hello"}
+
+
 def test_describe_output_is_json_only(tmp_path):
     root = make_project(tmp_path / "p", a=PIPELINE)
     done = subprocess.run(

@@ -156,3 +156,20 @@ def test_runs_json_matches_run_summaries(store):
     assert json.loads(text) == [r.to_dict(summary=True) for r in runs]
     assert position == same_position
     assert json.loads(rest) == [r.to_dict(summary=True) for r in store.runs()[0][1:]]
+
+
+def test_run_stored_with_nan_lists_without_parameters(store):
+    store.add_run(Run("run_1", "p", "default", {"a": 1}))
+    # As a daemon before parameters were checked could have written it.
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE runs SET parameters = '{\"h\": NaN}'")
+
+    text, _ = store.runs_json()
+
+    assert json.loads(text)[0]["parameters"] is None
+
+
+def test_nan_parameters_are_never_stored(store):
+    with pytest.raises(ValueError):
+        store.add_run(Run("run_1", "p", "default", {"h": float("nan")}))
+    assert store.run("run_1") is None

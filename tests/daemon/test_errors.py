@@ -221,12 +221,16 @@ def test_trigger_limit_gets_429_with_retry_after(spawn_daemon, problem, tmp_path
     with running.client() as admin:
         admin.register_project("testproj", str(project))
     body = {"pipeline_name": "hello", "project": "testproj"}
+    refused_body = {**body, "parameters": {"times": "x"}}
 
     with own_client(running, running.token("operator")) as busy:
+        # Requests refused before a run exists do not count.
+        refusals = [busy.post("/api/v1/runs", json=refused_body) for _ in range(3)]
         answers = [busy.post("/api/v1/runs", json=body) for _ in range(3)]
     with own_client(running, running.token("operator")) as other:
         fresh = other.post("/api/v1/runs", json=body)
 
+    assert [a.status_code for a in refusals] == [422, 422, 422]
     assert [a.status_code for a in answers[:2]] == [201, 201]
     refused = problem(answers[2], 429)
     assert "trigger_limit" in refused["detail"]
@@ -244,3 +248,91 @@ def test_401_and_409_are_problems(api, admin, problem):
     again = admin.post("/api/v1/tokens", json={"name": name, "role": "viewer"})
 
     assert name in problem(again, 409)["detail"]
+
+
+def test_422_lists_at_most_20_fields(operator, problem):
+    body = {"pipeline_name": "hello", "project": "testproj"}
+    body.update({f"x{i}": 0 for i in range(90)})
+
+    answer = operator.post("/api/v1/runs", json=body)
+
+    refused = problem(answer, 422)
+    assert len(refused["errors"]) == 20 and refused["more_errors"] == 70
+    assert len(refused["detail"]) <= 2000
+    assert len(answer.content) < 10_000
+
+
+def test_duplicate_key_gets_400(operator, problem):
+    answer = operator.post(
+        "/api/v1/runs",
+        content=b'{"pipeline_name": "nope", "pipeline_name": "hello"}',
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert "'pipeline_name' twice" in problem(answer, 400)["detail"]
+
+
+def test_huge_number_literal_is_not_echoed(operator, problem):
+    digits = "1" + "0" * 5000
+    answer = operator.post(
+        "/api/v1/runs",
+        content=f'{{"pipeline_name": "hello", "n": {digits}}}',
+        headers={"Content-Type": "application/json"},
+    )
+
+    body = problem(answer, 400)
+    assert "too many digits" in body["detail"] and len(body["detail"]) < 200
+    assert "sys." not in body["detail"]
+
+
+def test_chunked_body_is_checked_as_strictly(daemon, operator_secret, problem):
+    def chunks():
+        yield b'{"pipeline_name": "hello", '
+        yield b'"parameters": {"times": NaN}}'
+
+    with httpx.Client(base_url=daemon.url) as client:
+        answer = client.post(
+            "/api/v1/runs",
+            content=chunks(),
+            headers={
+                "Authorization": f"Bearer {operator_secret}",
+                "Content-Type": "application/json",
+            },
+        )
+
+    assert "NaN" in problem(answer, 400)["detail"]
+
+
+def test_empty_json_body_says_object(operator, problem):
+    answer = operator.post(
+        "/api/v1/runs", content=b"", headers={"Content-Type": "application/json"}
+    )
+
+    body = problem(answer, 422)
+    assert body["errors"][0]["message"] == "must be a JSON object", body
+
+
+def test_empty_bearer_says_no_token(api, problem):
+    answer = api().get("/api/v1/runs", headers={"Authorization": "Bearer"})
+
+    assert "names no token" in problem(answer, 401)["detail"]
+
+
+def test_options_lists_methods_without_a_token(api):
+    answer = api().options("/api/v1/runs")
+
+    assert answer.status_code == 200
+    assert {"GET", "POST"} <= set(answer.headers["Allow"].replace(" ", "").split(","))
+
+
+def test_double_slash_is_404_not_redirect(operator, problem):
+    answer = operator.get("/api/v1//runs", headers={"Host": "evil.example"})
+
+    problem(answer, 404)
+    assert "location" not in answer.headers
+
+
+def test_http_error_problems_have_kinds(operator, problem):
+    assert problem(operator.get("/api/v1/nothing"), 404)["type"].endswith("not-found")
+    wrong = operator.delete("/api/v1/runs")
+    assert problem(wrong, 405)["type"].endswith("method-not-allowed")

@@ -129,7 +129,7 @@ def test_number_beyond_64_bits_gets_422(operator, problem):
         {
             "field": "epochs",
             "location": "body.parameters",
-            "message": "is a whole number beyond 64 bits; send it as text",
+            "message": "is a whole number beyond signed 64 bits; send it as text",
         }
     ]
     assert typed_run_ids(operator) == before

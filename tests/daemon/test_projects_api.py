@@ -159,4 +159,9 @@ def test_broken_project_hides_no_other(admin, tmp_path):
     assert "hello" in {p["name"] for p in body["items"]}
     [broken] = [p for p in body["problems"] if p["project"] == name]
     assert "SyntaxError" in broken["detail"] and "line 1" in broken["detail"]
+
+    only = admin.get("/api/v1/pipelines", params={"project": name})
+    assert only.status_code == 200, only.text
+    assert only.json()["items"] == []
+    assert [p["project"] for p in only.json()["problems"]] == [name]
     admin.delete(f"/api/v1/projects/{name}")
