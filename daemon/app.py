@@ -13,7 +13,7 @@ from typing import Any, NoReturn, TypeVar
 
 from flask import Response, abort, current_app, g, jsonify, redirect, request
 from flask_openapi3 import APIBlueprint, Info, OpenAPI, Tag
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 import uniflow
@@ -73,19 +73,33 @@ paged: pass a page's `next_cursor` as `cursor` to get the next one.
 """
 
 
+# The headers some answers carry, documented on every answer with that status.
+_HEADERS = {
+    "201": {"Location": "The new resource's path."},
+    "401": {"WWW-Authenticate": 'Always `Bearer realm="uniflow"`.'},
+    "429": {"Retry-After": "Seconds until the token may trigger again."},
+    "500": {"X-Request-Id": "The id of the daemon's log line with the cause."},
+}
+
+
 class _OpenAPI(OpenAPI):
     """flask-openapi3's app, with error answers documented as problem+json."""
 
     def generate_spec_json(self) -> None:
         super().generate_spec_json()  # type: ignore[no-untyped-call]
-        # flask-openapi3 documents every model answer as application/json; error
-        # answers are application/problem+json.
         for operations in self.spec_json["paths"].values():
             for operation in operations.values():
                 for status, answer in operation.get("responses", {}).items():
+                    # flask-openapi3 documents every model answer as
+                    # application/json; error answers are application/problem+json.
                     content = answer.get("content", {})
                     if int(status) >= 400 and "application/json" in content:
                         content[MEDIA_TYPE] = content.pop("application/json")
+                    for name, text in _HEADERS.get(status, {}).items():
+                        answer.setdefault("headers", {})[name] = {
+                            "description": text,
+                            "schema": {"type": "string"},
+                        }
 
 
 def create_app(
@@ -137,7 +151,13 @@ def create_app(
     app.register_error_handler(HTTPException, _http_problem)
     app.register_error_handler(Exception, _internal_problem)
 
-    app.get("/healthz", doc_ui=False)(_health)
+    app.get(
+        "/healthz",
+        tags=[Tag(name="daemon", description="The daemon itself.")],
+        summary="Check the daemon",
+        description="Answers 200 while the daemon serves requests; needs no token.",
+        responses={200: Health},
+    )(_health)
     app.get("/openapi.json", doc_ui=False, endpoint="spec")(
         lambda: jsonify(app.api_doc)
     )
@@ -147,6 +167,14 @@ def create_app(
     limit = TriggerLimit(settings.trigger_limit) if settings.trigger_limit else None
     app.register_api(_api(store, supervisor, catalog, limit))
     return app
+
+
+class Health(BaseModel):
+    """The answer of ``GET /healthz``."""
+
+    status: str
+    service: str
+    version: str
 
 
 def _health() -> Response:

@@ -106,7 +106,7 @@ def issue(store: Store, name: str, role: Role | str) -> tuple[Token, str]:
     if not name or len(name) > 100 or not name.isprintable():
         raise TokenError(
             f"Invalid token name {name!r}; give 1 to 100 printable characters, "
-            "for example --name ci."
+            "for example 'ci'."
         )
 
     token = Token(
