@@ -13,7 +13,7 @@ from typing import Any, NoReturn, TypeVar
 
 from flask import Response, abort, current_app, g, jsonify, redirect, request
 from flask_openapi3 import APIBlueprint, Info, OpenAPI, Tag
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from werkzeug.exceptions import HTTPException
 
 import uniflow
@@ -42,7 +42,7 @@ from uniflow.daemon.models import (
     TriggerRun,
     ValidationProblem,
 )
-from uniflow.daemon.problems import MEDIA_TYPE, from_error, problem
+from uniflow.daemon.problems import MEDIA_TYPE, from_error, problem, shorten
 from uniflow.daemon.supervisor import Supervisor
 from uniflow.daemon.throttle import TriggerLimit
 from uniflow.errors import (
@@ -75,7 +75,6 @@ paged: pass a page's `next_cursor` as `cursor` to get the next one.
 
 # The headers some answers carry, documented on every answer with that status.
 _HEADERS = {
-    "201": {"Location": "The new resource's path."},
     "401": {"WWW-Authenticate": 'Always `Bearer realm="uniflow"`.'},
     "429": {"Retry-After": "Seconds until the token may trigger again."},
     "500": {"X-Request-Id": "The id of the daemon's log line with the cause."},
@@ -89,6 +88,10 @@ class _OpenAPI(OpenAPI):
         super().generate_spec_json()  # type: ignore[no-untyped-call]
         for operations in self.spec_json["paths"].values():
             for operation in operations.values():
+                if "parameters" not in operation and "requestBody" not in operation:
+                    # flask-openapi3 adds a 422 to every operation; one that takes
+                    # no input cannot answer it.
+                    operation.get("responses", {}).pop("422", None)
                 for status, answer in operation.get("responses", {}).items():
                     # flask-openapi3 documents every model answer as
                     # application/json; error answers are application/problem+json.
@@ -169,6 +172,22 @@ def create_app(
     return app
 
 
+class _Created(RunOut):
+    """A run just triggered, still queued; ``Location`` gives its address."""
+
+    model_config = ConfigDict(
+        title="RunOut",
+        openapi_extra={
+            "headers": {
+                "Location": {
+                    "description": "The run's path, /api/v1/runs/{run_id}.",
+                    "schema": {"type": "string"},
+                }
+            }
+        },
+    )
+
+
 class Health(BaseModel):
     """The answer of ``GET /healthz``."""
 
@@ -238,7 +257,7 @@ def _add_run_routes(
         "the run as `queued` and start it as soon as a slot is free; answers at once "
         "with the run and its `Location`. Needs the operator role. A token may "
         "trigger a limited number of runs a minute (429 past it).",
-        responses={201: RunOut, **_errors(404, 413, 415, 429)},
+        responses={201: _Created, **_errors(404, 413, 415, 429)},
     )
     @auth.requires(Role.OPERATOR)
     def trigger_run(body: TriggerRun) -> Any:
@@ -332,7 +351,7 @@ def _add_project_routes(
             try:
                 described = catalog.describe(root)
             except (ConfigError, PipelineError) as exc:
-                problems.append({"project": name, "detail": str(exc)})
+                problems.append({"project": name, "detail": shorten(str(exc), 2000)})
                 continue
             found.extend({**p, "project": name} for p in described.pipelines.values())
         items, position = _in_order(
@@ -437,7 +456,7 @@ def _add_token_routes(api: APIBlueprint, store: Store) -> None:
         summary="Revoke a token",
         description="Revoke a token at once: its next request gets 401. Revoking a "
         "revoked token changes nothing. Needs the admin role.",
-        responses={200: TokenOut, **_errors(404)},
+        responses={200: TokenOut, **_errors(404, 413, 415)},
     )
     @auth.requires(Role.ADMIN)
     def revoke_token(path: TokenPath) -> Any:

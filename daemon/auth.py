@@ -52,8 +52,7 @@ def check_request(store: Store) -> Response | None:
         )
     if not secret:
         return unauthorized(
-            "The Authorization header names no token: send 'Bearer <token>', "
-            "with one space between."
+            "The Authorization header names no token: send 'Bearer <token>'."
         )
     try:
         token = tokens.authenticate(store, secret)

@@ -48,10 +48,17 @@ def problem(
         extra["errors"] = [{"field": "", "location": "body", "message": detail}]
     fields = extra.get("errors", [])
     if len(fields) > MAX_ERRORS:
-        extra["errors"] = fields[:MAX_ERRORS]
         extra["more_errors"] = len(fields) - MAX_ERRORS
-    if len(detail) > MAX_DETAIL:
-        detail = f"{detail[: MAX_DETAIL - 40]}... ({len(detail)} characters in all)"
+    if fields:
+        extra["errors"] = [
+            {
+                "field": shorten(f["field"], 200),
+                "location": f["location"],
+                "message": shorten(f["message"], 500),
+            }
+            for f in fields[:MAX_ERRORS]
+        ]
+    detail = shorten(detail, MAX_DETAIL)
     body = {
         "type": f"urn:uniflow:problem:{kind}" if kind else "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -65,6 +72,13 @@ def problem(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def shorten(text: str, most: int) -> str:
+    """Return ``text`` cut to at most about ``most`` characters, saying so."""
+    if len(text) <= most:
+        return text
+    return f"{text[: most - 40]}... ({len(text)} characters in all)"
 
 
 def unauthorized(detail: str) -> Response:

@@ -196,6 +196,10 @@ def _serve(host: str, port: int, options: dict[str, Any]) -> None:
         port=port,
         threads=options.pop("threads", 8),
         clear_untrusted_proxy_headers=True,
+        # waitress reads a whole body before the app sees the request. Past this it
+        # refuses at once (a plain-text 413); up to it, the app answers a body over
+        # max_request_bytes with its problem+json 413.
+        max_request_body_size=settings.max_request_bytes * 16,
         **options,
     )
     url = client_url(host, int(server.effective_port))

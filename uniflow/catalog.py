@@ -134,7 +134,11 @@ def _describe_in_child(project: projects.Project) -> Described:
             f"Loading the pipelines of project {project.name!r} failed: {tail[0]}"
         ) from None
     if "error" in answer:
-        raise PipelineError(answer["error"])
+        # An import error's message can be any size; a page of pipelines repeats it.
+        message = str(answer["error"])
+        if len(message) > 2000:
+            message = f"{message[:1960]}... ({len(message)} characters in all)"
+        raise PipelineError(message)
 
     return Described(
         project=answer["project"],

@@ -12,6 +12,7 @@ from uniflow.errors import (
     ConfigError,
     DaemonError,
     DaemonNotRunning,
+    PipelineError,
 )
 
 if TYPE_CHECKING:
@@ -113,8 +114,19 @@ class Client:
     # Pipelines and projects
 
     def list_pipelines(self, *, project: str | None = None) -> list[dict[str, Any]]:
-        """Return the pipelines of a project (or of every project)."""
-        return self._collect(f"{API}/pipelines", {"project": project or None})
+        """Return the pipelines of a project (or of every project).
+
+        Raises:
+            PipelineError: ``project`` is given and its code cannot be loaded.
+        """
+        problems: list[dict[str, Any]] = []
+        found = self._collect(
+            f"{API}/pipelines", {"project": project or None}, problems=problems
+        )
+        broken = [p["detail"] for p in problems if p["project"] == project]
+        if broken:
+            raise PipelineError(broken[0])
+        return found
 
     def register_project(self, name: str, path: str) -> dict[str, Any]:
         """Register a project folder on the server under ``name``."""
@@ -147,15 +159,26 @@ class Client:
         return self._request("POST", path)  # type: ignore[no-any-return]
 
     def _collect(
-        self, path: str, filters: dict[str, Any], *, limit: int | None = None
+        self,
+        path: str,
+        filters: dict[str, Any],
+        *,
+        limit: int | None = None,
+        problems: list[dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
-        """Return the items of a list, following its pages up to ``limit``."""
+        """Return the items of a list, following its pages up to ``limit``.
+
+        The ``problems`` of each page, where a list has them, are added to
+        ``problems``.
+        """
         params = {k: v for k, v in filters.items() if v is not None}
         items: list[dict[str, Any]] = []
         while limit is None or len(items) < limit:
             wanted = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(items))
             answer = self._request("GET", path, params={**params, "limit": wanted})
             items.extend(answer["items"])
+            if problems is not None and not problems:
+                problems.extend(answer.get("problems", []))
             if not answer.get("next_cursor"):
                 break
             params["cursor"] = answer["next_cursor"]

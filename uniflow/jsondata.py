@@ -46,7 +46,7 @@ def loads(text: str | bytes) -> Any:
         raise ValueError("it is nested too deeply.") from None
     except json.JSONDecodeError as exc:
         raise ValueError(
-            f"{exc.msg} at line {exc.lineno} column {exc.colno}."
+            f"{exc.msg.removesuffix(' at')} at line {exc.lineno} column {exc.colno}."
         ) from None
     check(value)
     return value

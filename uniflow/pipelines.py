@@ -72,10 +72,12 @@ class Pipeline:
         }
         problems = parameters.check_limits(defaults)
         if problems:
-            listed = "; ".join(f"{p.field} {p.message}" for p in problems)
+            listed = "; ".join(
+                f"{p.field} {p.message}" if p.field else p.message for p in problems
+            )
             raise PipelineError(
                 f"Pipeline {self.name!r} has a default that cannot travel as a run's "
-                f"parameter: {listed}. Give it a finite default, or None."
+                f"parameter: {listed}. Give it a default that JSON can carry, or None."
             )
         return schema
 

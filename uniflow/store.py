@@ -87,6 +87,8 @@ _SUMMARY_JSON = (
     "created_at, 'started_at', started_at, 'finished_at', finished_at, 'exit_code', "
     "exit_code, 'error', error)"
 )
+MAX_ERROR = 4000
+"""The longest error text kept for a run or a step; its output.log has all of it."""
 _RUN_FIELDS = frozenset(
     {"status", "started_at", "finished_at", "exit_code", "error", "result", "pid"}
 )
@@ -429,7 +431,7 @@ class SQLiteStore:
                     step.started_at,
                     step.finished_at,
                     step.duration,
-                    step.error,
+                    _short_error(step.error),
                 ),
             )
 
@@ -437,9 +439,17 @@ class SQLiteStore:
 def _column(name: str, value: Any) -> Any:
     if isinstance(value, RunStatus):
         return value.value
+    if name == "error":
+        return _short_error(value)
     if name == "result":
         return None if value is None else json.dumps(value, ensure_ascii=False)
     return value
+
+
+def _short_error(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_ERROR:
+        return text
+    return f"{text[: MAX_ERROR - 80]}... ({len(text)} characters; output.log has all)"
 
 
 def _token(row: sqlite3.Row) -> Token:

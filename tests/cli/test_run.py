@@ -215,3 +215,21 @@ def test_escapes_in_errors_are_defused(cli_daemon):
     assert "\x1b" not in done.out + done.err
     assert "\x07" not in done.out + done.err
     assert "[red]FAKE[/red]" in done.out
+
+
+def test_broken_project_says_why(cli_daemon, tmp_path):
+    project = tmp_path / "oddproj"
+    (project / "pipelines").mkdir(parents=True)
+    (project / "uniflow.toml").write_text(
+        '[project]\nname = "oddproj"\npipelines = ["pipelines"]\n'
+    )
+    (project / "pipelines" / "odd.py").write_text(
+        "from uniflow import pipeline\n\n"
+        "@pipeline\ndef fine() -> None:\n    pass\n\n"
+        "@pipeline\ndef odd(x: float = float('inf')) -> None:\n    pass\n"
+    )
+
+    done = cli_daemon.cli("run", "fine", cwd=project)
+
+    assert done.code != 0, done
+    assert "'odd' has a default" in done.said and "inf" in done.said, done

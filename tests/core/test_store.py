@@ -9,7 +9,7 @@ import pytest
 from uniflow import tokens
 from uniflow.errors import AuthenticationError, TokenError
 from uniflow.runs import Run, RunStatus, StepRecord
-from uniflow.store import MIGRATIONS, SQLiteStore
+from uniflow.store import MAX_ERROR, MIGRATIONS, SQLiteStore
 
 
 @pytest.fixture
@@ -173,3 +173,14 @@ def test_nan_parameters_are_never_stored(store):
     with pytest.raises(ValueError):
         store.add_run(Run("run_1", "p", "default", {"h": float("nan")}))
     assert store.run("run_1") is None
+
+
+def test_long_errors_are_cut(store):
+    store.add_run(Run("run_1", "p", "default", {}))
+    store.update_run("run_1", status=RunStatus.FAILED, error="z" * 1_000_000)
+    store.save_step("run_1", StepRecord(0, "s", "failed", error="y" * 1_000_000))
+
+    run = store.run("run_1")
+
+    assert len(run.error) <= MAX_ERROR and "1000000 characters" in run.error
+    assert len(run.steps[0].error) <= MAX_ERROR

@@ -336,3 +336,31 @@ def test_http_error_problems_have_kinds(operator, problem):
     assert problem(operator.get("/api/v1/nothing"), 404)["type"].endswith("not-found")
     wrong = operator.delete("/api/v1/runs")
     assert problem(wrong, 405)["type"].endswith("method-not-allowed")
+
+
+def test_huge_field_name_is_not_echoed(operator, problem):
+    key = "k" * 400_000
+
+    answer = operator.post("/api/v1/runs", json={"pipeline_name": "hello", key: 1})
+
+    problem(answer, 422)
+    assert len(answer.content) < 5_000
+
+
+def test_body_far_over_the_limit_is_refused_unread(daemon, operator_secret):
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(daemon.url)
+    head = (
+        "POST /api/v1/runs HTTP/1.1\r\n"
+        f"Host: {address.netloc}\r\n"
+        f"Authorization: Bearer {operator_secret}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {50 * MAX_BODY}\r\n\r\n"
+    )
+    with socket.create_connection((address.hostname, address.port), timeout=10) as s:
+        s.sendall(head.encode())  # and no body: the answer must not wait for it
+        answer = s.recv(4096).decode()
+
+    assert answer.startswith("HTTP/1.1 413"), answer

@@ -149,6 +149,9 @@ def test_answer_headers_are_documented(fuzzed_daemon: RunningDaemon) -> None:
     assert "Retry-After" in trigger["429"]["headers"]
     assert "WWW-Authenticate" in trigger["401"]["headers"]
     assert "X-Request-Id" in trigger["500"]["headers"]
+    created = spec["paths"]["/api/v1/tokens"]["post"]["responses"]["201"]
+    assert "headers" not in created  # nothing to point a Location at
+    assert "422" not in spec["paths"]["/healthz"]["get"]["responses"]
 
 
 def test_docs_path_is_exactly_docs(fuzzed_daemon: RunningDaemon) -> None:
