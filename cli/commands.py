@@ -186,6 +186,16 @@ def runs_show(out: Console, err: Console, run_id: str, output: Output) -> None:
         render.run_details(out, found)
 
 
+def runs_cancel(out: Console, err: Console, run_id: str, wait: bool) -> None:
+    """Cancel a run, and by default wait until it has ended."""
+    session = open_session(err)
+    run = call(session, err, lambda c: c.cancel_run(run_id))
+    if wait and run["status"] not in FINISHED:
+        err.print(render.plain(f"Stopping run {run_id}..."))
+        run = call(session, err, lambda c: c.wait_for_run(run_id, interval=0.2))
+    out.print(render.plain(f"Run {run_id} is {run['status']}."))
+
+
 # Tokens
 
 

@@ -148,6 +148,22 @@ def runs_show(
     commands.runs_show(out, err, run_id, output)
 
 
+@runs_app.command("cancel")
+def runs_cancel(
+    run_id: Annotated[str, typer.Argument(help="The run's id.", callback=_not_blank)],
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait until the run has ended.")
+    ] = True,
+) -> None:
+    """Cancel a queued or running run; its processes are stopped.
+
+    Example: uniflow runs cancel run_3f9c2a7b10de1234
+    """
+    from uniflow.cli import commands
+
+    commands.runs_cancel(out, err, run_id, wait)
+
+
 @token_app.command("create")
 def token_create(
     name: Annotated[str, typer.Option(help="A name that says who uses the token.")],

@@ -52,7 +52,7 @@ from uniflow.errors import (
     RunNotFound,
     UniFlowError,
 )
-from uniflow.runs import Run, new_run_id
+from uniflow.runs import Run, RunStatus, new_run_id
 from uniflow.store import Store
 from uniflow.tokens import Role
 
@@ -280,6 +280,28 @@ def _add_run_routes(
         answer = jsonify(run.to_dict())
         answer.status_code = 201
         answer.headers["Location"] = f"/api/v1/runs/{run.run_id}"
+        return answer
+
+    @api.post(
+        "/runs/<run_id>/cancel",
+        tags=[runs_tag],
+        summary="Cancel a run",
+        description="Stop a run: a queued one is cancelled at once (200); a running "
+        "one gets SIGTERM on its whole process group, SIGKILL after the grace period "
+        "(`cancel_grace` in config.toml), and ends `cancelled` (202: poll the run). "
+        "A run that has already ended answers 409 with its state. Needs the "
+        "operator role.",
+        responses={200: RunOut, 202: RunOut, **_errors(404, 409, 413, 415)},
+    )
+    @auth.requires(Role.OPERATOR)
+    def cancel_run(path: RunPath) -> Any:
+        token = g.token
+        run = supervisor.cancel(
+            path.run_id, f"cancelled by token {token.name!r} ({token.token_id})"
+        )
+        logger.info("Run %s cancelled by token %s", run.run_id, token.token_id)
+        answer = jsonify(run.to_dict())
+        answer.status_code = 200 if run.status is RunStatus.CANCELLED else 202
         return answer
 
     @api.get(

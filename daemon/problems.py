@@ -91,6 +91,15 @@ def unauthorized(detail: str) -> Response:
     )
 
 
+# Errors whose answer is only a status and a kind, most specific class first.
+_SIMPLE: tuple[tuple[type[errors.UniFlowError], int, str], ...] = (
+    (errors.RunNotFound, 404, "run-not-found"),
+    (errors.PermissionDenied, 403, "forbidden"),
+    (errors.ConfigError, 422, "project-broken"),
+    (errors.PipelineError, 422, "project-broken"),
+)
+
+
 def from_error(exc: errors.UniFlowError) -> Response:
     """Return the answer for an error the core raised on purpose."""
     match exc:
@@ -104,8 +113,8 @@ def from_error(exc: errors.UniFlowError) -> Response:
             return problem(
                 404, str(exc), kind="pipeline-not-found", pipelines=exc.available
             )
-        case errors.RunNotFound():
-            return problem(404, str(exc), kind="run-not-found")
+        case errors.RunFinished():
+            return problem(409, str(exc), kind="run-finished", run_status=exc.status)
         case errors.TokenError(status=422):
             return problem(422, str(exc), kind="token", errors=_field("name", exc))
         case errors.TokenError():
@@ -118,10 +127,9 @@ def from_error(exc: errors.UniFlowError) -> Response:
             return problem(422, str(exc), kind="invalid-project")
         case errors.AuthenticationError():
             return unauthorized(str(exc))
-        case errors.PermissionDenied():
-            return problem(403, str(exc), kind="forbidden")
-        case errors.ConfigError() | errors.PipelineError():
-            return problem(422, str(exc), kind="project-broken")
+    for cls, status, kind in _SIMPLE:
+        if isinstance(exc, cls):
+            return problem(status, str(exc), kind=kind)
     return problem(400, str(exc), kind="bad-request")
 
 

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -135,14 +136,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class _Stop(Exception):
-    pass
-
-
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop
-
-
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any) -> None:
     """Serve the API in this process until SIGTERM or SIGINT.
 
@@ -188,7 +181,12 @@ def _serve(host: str, port: int, options: dict[str, Any]) -> None:
 
     settings = config.load()
     store = SQLiteStore(paths.database())
-    supervisor = Supervisor(store, LocalExecutor())
+    supervisor = Supervisor(
+        store,
+        LocalExecutor(),
+        max_concurrent=settings.max_concurrent_runs or None,
+        grace=settings.cancel_grace,
+    )
     app = create_app(store, supervisor, Catalog(), settings)
     server = waitress.create_server(
         app,
@@ -205,19 +203,43 @@ def _serve(host: str, port: int, options: dict[str, Any]) -> None:
     url = client_url(host, int(server.effective_port))
     state = DaemonState(os.getpid(), url, timestamp())
 
-    signal.signal(signal.SIGTERM, _raise_stop)
     supervisor.start()
     _write_state(state)
     logger.info("UniFlow daemon %d listening on %s", state.pid, url)
     try:
-        server.run()
-    except (_Stop, KeyboardInterrupt):
+        _run_until_signalled(server)
         logger.info("Stopping the daemon")
     finally:
         clear_state(state.pid)
         server.close()
         supervisor.stop()
         logger.info("Daemon stopped")
+
+
+def _run_until_signalled(server: Any) -> None:
+    """Serve until SIGTERM or SIGINT.
+
+    The signal handler only notes the signal and wakes the server's loop. An
+    exception raised from it would land wherever the main thread happens to be,
+    which can be inside waitress's own handlers, and they swallow it: the daemon
+    would then never stop.
+    """
+    stop = threading.Event()
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        server.pull_trigger()
+
+    signal.signal(signal.SIGTERM, note)
+    signal.signal(signal.SIGINT, note)
+    # waitress's run() is this loop without the check; it reads the same map.
+    while not stop.is_set():
+        server.asyncore.loop(
+            timeout=server.adj.asyncore_loop_timeout,
+            map=server._map,
+            use_poll=server.adj.asyncore_use_poll,
+            count=1,
+        )
 
 
 def _configure_logging() -> None:

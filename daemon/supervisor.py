@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from uniflow import paths
+from uniflow.errors import RunFinished, RunNotFound
 from uniflow.runs import Run, RunStatus, StepRecord, timestamp
 from uniflow.store import Store
 
@@ -175,13 +176,22 @@ class Supervisor:
     Args:
         store: Where runs and their states live.
         executor: What starts each run.
-        max_concurrent: How many runs may execute at once.
+        max_concurrent: How many runs may execute at once; the CPUs when None.
+        grace: Seconds a cancelled run has between SIGTERM and SIGKILL.
     """
 
     def __init__(
-        self, store: Store, executor: Executor, *, max_concurrent: int | None = None
+        self,
+        store: Store,
+        executor: Executor,
+        *,
+        max_concurrent: int | None = None,
+        grace: float = 10.0,
     ) -> None:
         self._store = store
+        self._grace = grace
+        # Runs asked to stop, and why; their end is recorded as cancelled.
+        self._cancelled: dict[str, str] = {}
         self._executor = executor
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._slots = threading.BoundedSemaphore(max_concurrent or os.cpu_count() or 2)
@@ -216,6 +226,42 @@ class Supervisor:
     def submit(self, run_id: str) -> None:
         """Queue a run that is already stored as ``queued``."""
         self._queue.put(run_id)
+
+    def cancel(self, run_id: str, reason: str) -> Run:
+        """Cancel a queued or running run and return it as it now stands.
+
+        A queued run is cancelled at once. A running one gets SIGTERM on its whole
+        process group, SIGKILL after the grace period, and is recorded cancelled
+        when its process has ended; this returns before that.
+
+        Raises:
+            RunNotFound: No run has this id.
+            RunFinished: The run has already ended.
+        """
+        with self._lock:
+            run = self._store.run(run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+                raise RunFinished(run_id, run.status.value)
+            self._cancelled[run_id] = reason
+            execution = self._active.get(run_id)
+            if execution is None and run.status is RunStatus.QUEUED:
+                self._store.update_run(
+                    run_id,
+                    status=RunStatus.CANCELLED,
+                    finished_at=timestamp(),
+                    error=reason,
+                )
+        if execution is not None:
+            logger.info("Cancelling run %s (pid %d)", run_id, execution.pid)
+            threading.Thread(
+                target=execution.terminate,
+                args=(self._grace,),
+                name=f"cancel-{run_id}",
+                daemon=True,
+            ).start()
+        return self._store.run(run_id) or run
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop dispatching and stop the runs still executing; queued ones stay."""
@@ -269,6 +315,8 @@ class Supervisor:
     def _follow(self, run_id: str) -> None:
         run = self._store.run(run_id)
         if run is None or run.status is not RunStatus.QUEUED or self._stopping.is_set():
+            with self._lock:
+                self._cancelled.pop(run_id, None)  # cancelled while queued
             return
         root = self._store.project_path(run.project)
         if root is None:
@@ -287,9 +335,18 @@ class Supervisor:
 
         with self._lock:
             self._active[run_id] = execution
-        self._store.update_run(
-            run_id, status=RunStatus.RUNNING, started_at=timestamp(), pid=execution.pid
-        )
+            # Cancelled while it was being started: stop it before it counts as
+            # running.
+            cancelled = run_id in self._cancelled
+            if not cancelled:
+                self._store.update_run(
+                    run_id,
+                    status=RunStatus.RUNNING,
+                    started_at=timestamp(),
+                    pid=execution.pid,
+                )
+        if cancelled:
+            execution.terminate(self._grace)
         logger.info("Run %s started: pid %d", run_id, execution.pid)
 
         error = self._record_events(run_id, execution)
@@ -337,7 +394,11 @@ class Supervisor:
 
     def _finish(self, run_id: str, code: int | None, error: str | None) -> None:
         status = RunStatus.SUCCESS if code == 0 else RunStatus.FAILED
-        if self._stopping.is_set() and code != 0:
+        with self._lock:
+            reason = self._cancelled.pop(run_id, None)
+        if reason is not None and code != 0:
+            status, error = RunStatus.CANCELLED, reason
+        elif self._stopping.is_set() and code != 0:
             status, error = RunStatus.CANCELLED, DAEMON_STOPPED
         self._store.update_run(
             run_id,

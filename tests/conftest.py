@@ -293,7 +293,12 @@ class RunningDaemon:
         return Client(self.url, secret or self.admin)
 
     def stop(self) -> None:
-        """Stop the daemon with SIGTERM and wait for it."""
+        """Stop the daemon with SIGTERM and wait for it.
+
+        Raises:
+            AssertionError: It was still running 30 s after SIGTERM (it is then
+                killed): a daemon that ignores SIGTERM is a bug.
+        """
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -301,6 +306,9 @@ class RunningDaemon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+                raise AssertionError(
+                    f"The daemon {self.process.pid} ignored SIGTERM for 30 s."
+                ) from None
 
 
 def _state_in(home: Path, read: Any) -> Any:

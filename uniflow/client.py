@@ -94,6 +94,15 @@ class Client:
         params = {"pipeline_name": pipeline_name, "status": status}
         return self._collect(f"{API}/runs", params, limit=limit)
 
+    def cancel_run(self, run_id: str) -> dict[str, Any]:
+        """Cancel a queued or running run; return it as the server now has it.
+
+        A running run is still ``running`` in the answer: it ends ``cancelled``
+        once its processes have stopped (see :meth:`wait_for_run`).
+        """
+        path = f"{API}/runs/{_segment(run_id)}/cancel"
+        return self._request("POST", path)  # type: ignore[no-any-return]
+
     def wait_for_run(
         self, run_id: str, *, timeout: float | None = None, interval: float = 0.5
     ) -> dict[str, Any]:

@@ -7,6 +7,8 @@ Every setting lives in the ``[daemon]`` table::
     port = 8080                 # 0 picks a free port
     max_request_bytes = 1048576 # larger request bodies get 413
     trigger_limit = 120         # runs one token may trigger per minute; 0: no limit
+    max_concurrent_runs = 0     # runs executing at once; 0: the number of CPUs
+    cancel_grace = 10           # seconds from SIGTERM to SIGKILL when cancelling
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ class Settings:
     """The largest request body the API accepts."""
     trigger_limit: int = 120
     """How many runs one token may trigger per minute; 0 lifts the limit."""
+    max_concurrent_runs: int = 0
+    """How many runs execute at once; 0 means the number of CPUs."""
+    cancel_grace: int = 10
+    """Seconds a cancelled run has to stop after SIGTERM before SIGKILL."""
 
 
 # The range each whole-number setting must fall in, and how to say it.
@@ -42,6 +48,8 @@ _RANGES: dict[str, tuple[int, int, str]] = {
     "port": (0, 65535, "a whole number from 0 to 65535"),
     "max_request_bytes": (1024, 1024**3, "a whole number of bytes from 1024 to 1 GiB"),
     "trigger_limit": (0, 1_000_000, "a whole number from 0 (no limit) to 1000000"),
+    "max_concurrent_runs": (0, 1024, "a whole number from 0 (the CPUs) to 1024"),
+    "cancel_grace": (1, 3600, "a whole number of seconds from 1 to 3600"),
 }
 
 

@@ -107,6 +107,17 @@ class RunNotFound(UniFlowError):
         self.run_id = run_id
 
 
+class RunFinished(UniFlowError):
+    """The run has already ended, so it cannot be changed."""
+
+    def __init__(self, run_id: str, status: str) -> None:
+        super().__init__(
+            f"Run {run_id!r} has already ended ({status}); there is nothing to cancel."
+        )
+        self.run_id = run_id
+        self.status = status
+
+
 class TokenError(UniFlowError):
     """A token cannot be created, found or revoked as asked."""
 

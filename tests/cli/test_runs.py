@@ -129,3 +129,26 @@ def test_show_unknown_run_exits_one(cli_daemon):
     assert "uniflow runs list" in done.said
     assert done.out == ""
     assert "Traceback" not in done.err
+
+
+def test_cancel_waits_for_the_end(cli_daemon):
+    started = cli_daemon.cli(
+        "run", "sleepy", "-p", "seconds=60", "-o", "json", cwd=cli_daemon.project
+    )
+    assert started.code == 0, started
+    run_id = json.loads(started.out)["run_id"]
+
+    done = cli_daemon.cli("runs", "cancel", run_id)
+
+    assert done.code == 0, done
+    assert f"Run {run_id} is cancelled." in done.out
+    assert cli_daemon.wait_run(run_id)["status"] == "cancelled"
+
+
+def test_cancel_ended_run_is_refused(cli_daemon, finished):
+    run_id = finished["hello"]["run_id"]
+
+    done = cli_daemon.cli("runs", "cancel", run_id)
+
+    assert done.code != 0, done
+    assert "already ended (success)" in done.said
