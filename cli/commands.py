@@ -6,6 +6,7 @@ none of it.
 
 from __future__ import annotations
 
+import codecs
 import time
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,33 @@ def runs_cancel(out: Console, err: Console, run_id: str, wait: bool) -> None:
         err.print(render.plain(f"Stopping run {run_id}..."))
         run = call(session, err, lambda c: c.wait_for_run(run_id, interval=0.2))
     out.print(render.plain(f"Run {run_id} is {run['status']}."))
+
+
+def runs_logs(out: Console, err: Console, run_id: str, follow: bool) -> None:
+    """Print a run's output as it was written, or follow it until the run ends."""
+    session = open_session(err)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def write(data: bytes, final: bool = False) -> None:
+        # Raw lines, as the pipeline printed them, less the control characters
+        # that could drive the terminal (a run's output may quote its parameters).
+        out.file.write(render.LOG_CONTROL.sub("\ufffd", decoder.decode(data, final)))
+        out.file.flush()
+
+    def show(client: Client) -> None:
+        if follow:
+            for data in client.follow_logs(run_id):
+                write(data)
+            return
+        offset = 0
+        while True:
+            data, offset, _ = client.run_logs(run_id, offset=offset)
+            if not data:
+                return
+            write(data)
+
+    call(session, err, show)
+    write(b"", final=True)
 
 
 # Tokens

@@ -164,6 +164,23 @@ def runs_cancel(
     commands.runs_cancel(out, err, run_id, wait)
 
 
+@runs_app.command("logs")
+def runs_logs(
+    run_id: Annotated[str, typer.Argument(help="The run's id.", callback=_not_blank)],
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", "-f", help="Keep printing output until the run ends."),
+    ] = False,
+) -> None:
+    """Print what a run has printed so far, or follow it as it goes.
+
+    Example: uniflow runs logs run_3f9c2a7b10de1234 -f
+    """
+    from uniflow.cli import commands
+
+    commands.runs_logs(out, err, run_id, follow)
+
+
 @token_app.command("create")
 def token_create(
     name: Annotated[str, typer.Option(help="A name that says who uses the token.")],

@@ -29,6 +29,9 @@ STATUS_STYLE = {
 }
 # C0 and C1 control characters, except tab and newline.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+LOG_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""Control characters taken out of a run's output: all but tab, newline and
+carriage return (progress bars redraw a line with it)."""
 _LONG = 2000
 
 

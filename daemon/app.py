@@ -21,13 +21,13 @@ from uniflow import jsondata, parameters, projects, tokens
 from uniflow.catalog import Catalog
 from uniflow.config import Settings
 from uniflow.daemon import auth
+from uniflow.daemon.logs import add_log_routes
 from uniflow.daemon.models import (
     CreateToken,
     NewToken,
     PageQuery,
     PipelineList,
     PipelineQuery,
-    Problem,
     ProjectList,
     ProjectOut,
     ProjectPath,
@@ -41,6 +41,7 @@ from uniflow.daemon.models import (
     TokenPath,
     TriggerRun,
     ValidationProblem,
+    error_answers,
 )
 from uniflow.daemon.problems import MEDIA_TYPE, from_error, problem, shorten
 from uniflow.daemon.supervisor import Supervisor
@@ -211,7 +212,7 @@ def _api(
         __name__,
         url_prefix="/api/v1",
         abp_security=BEARER,
-        abp_responses=_errors(400, 401, 403, 422, 500),
+        abp_responses=error_answers(400, 401, 403, 422, 500),
     )
 
     def project_root(name: str) -> Path:
@@ -231,14 +232,6 @@ def _api(
     return api
 
 
-def _errors(*statuses: int) -> dict[Any, Any]:
-    """Return the documented error answers of an operation."""
-    return {
-        str(status): ValidationProblem if status == 422 else Problem
-        for status in statuses
-    }
-
-
 def _add_run_routes(
     api: APIBlueprint,
     store: Store,
@@ -248,6 +241,7 @@ def _add_run_routes(
     limit: TriggerLimit | None,
 ) -> None:
     runs_tag = Tag(name="runs", description="Trigger runs and follow them.")
+    add_log_routes(api, store, runs_tag)
 
     @api.post(
         "/runs",
@@ -257,7 +251,7 @@ def _add_run_routes(
         "the run as `queued` and start it as soon as a slot is free; answers at once "
         "with the run and its `Location`. Needs the operator role. A token may "
         "trigger a limited number of runs a minute (429 past it).",
-        responses={201: _Created, **_errors(404, 413, 415, 429)},
+        responses={201: _Created, **error_answers(404, 413, 415, 429)},
     )
     @auth.requires(Role.OPERATOR)
     def trigger_run(body: TriggerRun) -> Any:
@@ -291,7 +285,7 @@ def _add_run_routes(
         "(`cancel_grace` in config.toml), and ends `cancelled` (202: poll the run). "
         "A run that has already ended answers 409 with its state. Needs the "
         "operator role.",
-        responses={200: RunOut, 202: RunOut, **_errors(404, 409, 413, 415)},
+        responses={200: RunOut, 202: RunOut, **error_answers(404, 409, 413, 415)},
     )
     @auth.requires(Role.OPERATOR)
     def cancel_run(path: RunPath) -> Any:
@@ -310,7 +304,7 @@ def _add_run_routes(
         summary="Show a run",
         description="Return one run with its parameters, state, result and steps. "
         "Needs the viewer role.",
-        responses={200: RunOut, **_errors(404)},
+        responses={200: RunOut, **error_answers(404)},
     )
     @auth.requires(Role.VIEWER)
     def get_run(path: RunPath) -> Any:
@@ -358,7 +352,7 @@ def _add_project_routes(
         description="Return a page of pipelines with their parameters as JSON "
         "Schema, of one project or of all. A project whose code cannot be read is "
         "listed in `problems` and hides no other. Needs the viewer role.",
-        responses={200: PipelineList, **_errors(404)},
+        responses={200: PipelineList, **error_answers(404)},
     )
     @auth.requires(Role.VIEWER)
     def list_pipelines(query: PipelineQuery) -> Any:
@@ -403,7 +397,7 @@ def _add_project_routes(
         "run; the folder's `uniflow.toml` must load. Registering the same folder "
         "again changes nothing (200); another folder under a taken name is refused "
         "(409). This allows running the folder's code, so it needs the admin role.",
-        responses={201: ProjectOut, 200: ProjectOut, **_errors(409, 413, 415)},
+        responses={201: ProjectOut, 200: ProjectOut, **error_answers(409, 413, 415)},
     )
     @auth.requires(Role.ADMIN)
     def register_project(body: RegisterProject) -> Any:
@@ -425,7 +419,7 @@ def _add_project_routes(
         summary="Remove a project",
         description="Forget a registered project; its runs stay in the history. "
         "Needs the admin role.",
-        responses={200: ProjectOut, **_errors(404)},
+        responses={200: ProjectOut, **error_answers(404)},
     )
     @auth.requires(Role.ADMIN)
     def remove_project(path: ProjectPath) -> Any:
@@ -461,7 +455,7 @@ def _add_token_routes(api: APIBlueprint, store: Store) -> None:
         description="Create a token with a name and a role. Its secret is in this "
         "answer and never again: the daemon keeps only a hash. An active token "
         "with the same name is refused (409). Needs the admin role.",
-        responses={201: NewToken, **_errors(409, 413, 415)},
+        responses={201: NewToken, **error_answers(409, 413, 415)},
     )
     @auth.requires(Role.ADMIN)
     def create_token(body: CreateToken) -> Any:
@@ -478,7 +472,7 @@ def _add_token_routes(api: APIBlueprint, store: Store) -> None:
         summary="Revoke a token",
         description="Revoke a token at once: its next request gets 401. Revoking a "
         "revoked token changes nothing. Needs the admin role.",
-        responses={200: TokenOut, **_errors(404, 413, 415)},
+        responses={200: TokenOut, **error_answers(404, 413, 415)},
     )
     @auth.requires(Role.ADMIN)
     def revoke_token(path: TokenPath) -> Any:

@@ -281,3 +281,11 @@ class ValidationProblem(Problem):
 @cache
 def _plain_schema(model: type[PageQuery]) -> dict[str, Any]:
     return super(PageQuery, model).model_json_schema()
+
+
+def error_answers(*statuses: int) -> dict[Any, Any]:
+    """Return an operation's documented error answers, each a problem."""
+    return {
+        str(status): ValidationProblem if status == 422 else Problem
+        for status in statuses
+    }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from uniflow.errors import (
@@ -103,6 +105,37 @@ class Client:
         path = f"{API}/runs/{_segment(run_id)}/cancel"
         return self._request("POST", path)  # type: ignore[no-any-return]
 
+    def run_logs(self, run_id: str, *, offset: int = 0) -> tuple[bytes, int, str]:
+        """Return a run's output from byte ``offset`` on (up to 1 MiB at a time).
+
+        Returns:
+            The bytes, the offset to ask from next, and the run's state.
+        """
+        path = f"{API}/runs/{_segment(run_id)}/logs"
+        with self._connection_errors("GET", path):
+            response = self._http.get(path, params={"offset": offset})
+        if response.is_error:
+            raise _api_error(response)
+        next_offset = int(response.headers.get("X-Next-Offset", offset))
+        return response.content, next_offset, response.headers.get("X-Run-Status", "")
+
+    def follow_logs(self, run_id: str, *, offset: int = 0) -> Iterator[bytes]:
+        """Yield a run's output as it is written, from ``offset``, until it ends."""
+        import httpx
+
+        path = f"{API}/runs/{_segment(run_id)}/logs"
+        params: dict[str, str | int] = {"offset": offset, "follow": "true"}
+        # No read timeout: a run may print nothing for a long while.
+        timeout = httpx.Timeout(30.0, read=None)
+        with (
+            self._connection_errors("GET", path),
+            self._http.stream("GET", path, params=params, timeout=timeout) as answer,
+        ):
+            if answer.is_error:
+                answer.read()
+                raise _api_error(answer)
+            yield from answer.iter_bytes()
+
     def wait_for_run(
         self, run_id: str, *, timeout: float | None = None, interval: float = 0.5
     ) -> dict[str, Any]:
@@ -194,12 +227,27 @@ class Client:
         return items
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        with self._connection_errors(method, path):
+            response = self._http.request(method, path, **kwargs)
+        if response.is_error:
+            raise _api_error(response)
+        try:
+            return response.json()
+        except ValueError:
+            raise DaemonError(
+                f"{self.url} answered {method} {path} with something other than "
+                "JSON; is it a UniFlow daemon?"
+            ) from None
+
+    @contextlib.contextmanager
+    def _connection_errors(self, method: str, path: str) -> Iterator[None]:
+        """Turn httpx's errors into UniFlow's, naming the exception's type only:
+        httpx's messages can quote the request's headers, and with them the token.
+        """
         import httpx
 
-        # Errors name the exception's type only: httpx's messages can quote the
-        # request's headers, and with them the token.
         try:
-            response = self._http.request(method, path, **kwargs)
+            yield
         except httpx.ConnectError:
             raise DaemonNotRunning(self.url) from None
         except httpx.TimeoutException:
@@ -212,15 +260,6 @@ class Client:
                 f"The connection to {self.url} failed during {method} {path} "
                 f"({type(exc).__name__}); check that a UniFlow daemon answers there "
                 "with `uniflow daemon status`."
-            ) from None
-        if response.is_error:
-            raise _api_error(response)
-        try:
-            return response.json()
-        except ValueError:
-            raise DaemonError(
-                f"{self.url} answered {method} {path} with something other than "
-                "JSON; is it a UniFlow daemon?"
             ) from None
 
 

@@ -152,3 +152,35 @@ def test_cancel_ended_run_is_refused(cli_daemon, finished):
 
     assert done.code != 0, done
     assert "already ended (success)" in done.said
+
+
+def test_logs_print_the_output(cli_daemon, finished):
+    done = cli_daemon.cli("runs", "logs", finished["hello"]["run_id"])
+
+    assert done.code == 0, done
+    assert "hello world" in done.out
+
+
+def test_logs_follow_until_the_end(cli_daemon):
+    started = cli_daemon.cli(
+        "run",
+        "ticks",
+        "-p",
+        "count=3",
+        "-p",
+        "every=0.3",
+        "-o",
+        "json",
+        cwd=cli_daemon.project,
+    )
+    run_id = json.loads(started.out)["run_id"]
+
+    done = cli_daemon.cli("runs", "logs", run_id, "--follow")
+
+    assert done.code == 0, done
+    assert [line for line in done.out.splitlines() if line.startswith("tick")] == [
+        "tick 0",
+        "tick 1",
+        "tick 2",
+    ]
+    assert cli_daemon.wait_run(run_id)["status"] == "success"

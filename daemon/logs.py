@@ -1,0 +1,175 @@
+"""A run's output over HTTP: from a byte offset, or followed while the run goes on.
+
+The runner's stdout and stderr go to ``output.log`` in the run's folder. Clients
+ask for it from an offset and get the next offset back, so a poll never sends
+the same bytes twice; ``follow=true`` keeps the answer open and streams what the
+run writes until it ends.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flask import Response, abort
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, ConfigDict, Field
+
+from uniflow import paths
+from uniflow.daemon import auth
+from uniflow.daemon.models import RunPath, error_answers
+from uniflow.daemon.problems import problem
+from uniflow.daemon.supervisor import LOG_NAME
+from uniflow.errors import RunNotFound
+from uniflow.runs import RunStatus
+from uniflow.store import Store
+from uniflow.tokens import Role
+
+CHUNK = 1024 * 1024
+"""The most bytes one answer without ``follow`` carries; the next offset says where
+the rest starts."""
+POLL = 0.2
+"""Seconds between looks at a followed run's log."""
+FOLLOWERS = 4
+"""How many followed logs may stream at once: each holds one of the daemon's
+threads for as long as its run goes on."""
+FINISHED = frozenset({RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELLED})
+_HEADERS = {
+    "X-Next-Offset": "The offset to ask from next time.",
+    "X-Run-Status": "The run's state when the answer was made.",
+}
+
+
+class LogQuery(BaseModel):
+    """Where to start reading a run's output, and whether to follow it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    offset: int = Field(
+        default=0,
+        ge=0,
+        le=2**62,
+        description="The byte to start from: 0, or the X-Next-Offset of an "
+        "earlier answer.",
+    )
+    follow: bool = Field(
+        default=False,
+        description="Keep the answer open and stream new output until the run ends.",
+    )
+
+
+def add_log_routes(api: APIBlueprint, store: Store, tag: Tag) -> None:
+    """Add ``GET /runs/<run_id>/logs`` to the API."""
+    followers = threading.BoundedSemaphore(FOLLOWERS)
+
+    @api.get(
+        "/runs/<run_id>/logs",
+        tags=[tag],
+        summary="Read a run's output",
+        description="Return what the run printed, as UTF-8 text, from `offset` on "
+        f"(at most {CHUNK} bytes), with `X-Next-Offset` for the next request; "
+        "nothing new gives an empty body. With `follow=true` the answer streams "
+        "new output until the run ends. Needs the viewer role.",
+        responses={
+            200: {
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+                "headers": {
+                    name: {"description": text, "schema": {"type": "string"}}
+                    for name, text in _HEADERS.items()
+                },
+            },
+            **error_answers(404, 429),
+        },
+    )
+    @auth.requires(Role.VIEWER)
+    def run_logs(path: RunPath, query: LogQuery) -> Any:
+        run = store.run(path.run_id)
+        if run is None:
+            raise RunNotFound(path.run_id)
+        log = paths.runs_folder() / run.run_id / LOG_NAME
+        size = _size(log)
+        if query.offset > size:
+            _bad_offset(query.offset, size)
+
+        if not query.follow or run.status in FINISHED:
+            data = _read(log, query.offset, CHUNK)
+            answer = Response(data, mimetype="text/plain")
+            answer.headers["X-Next-Offset"] = str(query.offset + len(data))
+            answer.headers["X-Run-Status"] = run.status.value
+            return answer
+
+        if not followers.acquire(blocking=False):
+            abort(
+                problem(
+                    429,
+                    f"{FOLLOWERS} logs are being followed already, the most at once; "
+                    "poll with X-Next-Offset instead, or try again later.",
+                    kind="too-many-followers",
+                    headers={"Retry-After": "5"},
+                )
+            )
+        stream = _follow(store, run.run_id, log, query.offset, followers)
+        answer = Response(stream, mimetype="text/plain")
+        answer.headers["X-Run-Status"] = run.status.value
+        answer.headers["Cache-Control"] = "no-store"
+        return answer
+
+
+def _follow(
+    store: Store,
+    run_id: str,
+    log: Path,
+    offset: int,
+    followers: threading.BoundedSemaphore,
+) -> Iterator[bytes]:
+    """Yield what the run writes from ``offset`` on, until it has ended.
+
+    When the client goes away, waitress closes the generator at its next write,
+    and the ``finally`` gives the slot back.
+    """
+    try:
+        while True:
+            # The state is read before the log: output written before the run
+            # ended is then always sent before the stream stops.
+            run = store.run(run_id)
+            data = _read(log, offset, CHUNK)
+            if data:
+                offset += len(data)
+                yield data
+                continue
+            if run is None or run.status in FINISHED:
+                return
+            time.sleep(POLL)
+    finally:
+        followers.release()
+
+
+def _size(log: Path) -> int:
+    try:
+        return log.stat().st_size
+    except FileNotFoundError:
+        return 0  # a queued run has written nothing yet
+
+
+def _read(log: Path, offset: int, most: int) -> bytes:
+    try:
+        with open(log, "rb") as f:
+            f.seek(offset)
+            return f.read(most)
+    except FileNotFoundError:
+        return b""
+
+
+def _bad_offset(offset: int, size: int) -> None:
+    message = f"is past the end of the output, which has {size} bytes so far"
+    abort(
+        problem(
+            422,
+            f"The request is invalid: offset {offset} {message}.",
+            kind="validation",
+            errors=[{"field": "offset", "location": "query", "message": message}],
+        )
+    )
