@@ -194,7 +194,15 @@ def runs_cancel(out: Console, err: Console, run_id: str, wait: bool) -> None:
     if wait and run["status"] not in FINISHED:
         err.print(render.plain(f"Stopping run {run_id}..."))
         run = call(session, err, lambda c: c.wait_for_run(run_id, interval=0.2))
-    out.print(render.plain(f"Run {run_id} is {run['status']}."))
+    if run["status"] in FINISHED:
+        out.print(render.plain(f"Run {run_id} is {run['status']}."))
+    else:
+        out.print(
+            render.plain(
+                f"Run {run_id} is stopping; `uniflow runs show {run_id}` says when "
+                "it has ended."
+            )
+        )
 
 
 def runs_logs(out: Console, err: Console, run_id: str, follow: bool) -> None:

@@ -33,6 +33,10 @@ CHUNK = 1024 * 1024
 the rest starts."""
 POLL = 0.2
 """Seconds between looks at a followed run's log."""
+IDLE = 15.0
+"""Seconds without output after which a follow answer ends, so that a client that
+went away while the run printed nothing frees its slot; a client that is still
+there asks again from where it got to."""
 FOLLOWERS = 4
 """How many followed logs may stream at once: each holds one of the daemon's
 threads for as long as its run goes on."""
@@ -72,7 +76,9 @@ def add_log_routes(api: APIBlueprint, store: Store, tag: Tag) -> None:
         description="Return what the run printed, as UTF-8 text, from `offset` on "
         f"(at most {CHUNK} bytes), with `X-Next-Offset` for the next request; "
         "nothing new gives an empty body. With `follow=true` the answer streams "
-        "new output until the run ends. Needs the viewer role.",
+        "new output until the run ends, or until 15 s pass without any (ask again "
+        "from the offset reached). The body is the run's bytes as written: mostly "
+        "UTF-8 text. Needs the viewer role.",
         responses={
             200: {
                 "content": {"text/plain": {"schema": {"type": "string"}}},
@@ -94,7 +100,7 @@ def add_log_routes(api: APIBlueprint, store: Store, tag: Tag) -> None:
         if query.offset > size:
             _bad_offset(query.offset, size)
 
-        if not query.follow or run.status in FINISHED:
+        if not query.follow:
             data = _read(log, query.offset, CHUNK)
             answer = Response(data, mimetype="text/plain")
             answer.headers["X-Next-Offset"] = str(query.offset + len(data))
@@ -130,6 +136,7 @@ def _follow(
     When the client goes away, waitress closes the generator at its next write,
     and the ``finally`` gives the slot back.
     """
+    quiet_since = time.monotonic()
     try:
         while True:
             # The state is read before the log: output written before the run
@@ -138,9 +145,12 @@ def _follow(
             data = _read(log, offset, CHUNK)
             if data:
                 offset += len(data)
+                quiet_since = time.monotonic()
                 yield data
                 continue
             if run is None or run.status in FINISHED:
+                return
+            if time.monotonic() - quiet_since > IDLE:
                 return
             time.sleep(POLL)
     finally:

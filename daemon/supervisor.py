@@ -192,6 +192,8 @@ class Supervisor:
         self._grace = grace
         # Runs asked to stop, and why; their end is recorded as cancelled.
         self._cancelled: dict[str, str] = {}
+        # Runs whose process is being started: too late to cancel them as queued.
+        self._starting: set[str] = set()
         self._executor = executor
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._slots = threading.BoundedSemaphore(max_concurrent or os.cpu_count() or 2)
@@ -246,7 +248,8 @@ class Supervisor:
                 raise RunFinished(run_id, run.status.value)
             self._cancelled[run_id] = reason
             execution = self._active.get(run_id)
-            if execution is None and run.status is RunStatus.QUEUED:
+            starting = run_id in self._starting
+            if execution is None and not starting and run.status is RunStatus.QUEUED:
                 self._store.update_run(
                     run_id,
                     status=RunStatus.CANCELLED,
@@ -323,6 +326,13 @@ class Supervisor:
             self._finish(run_id, None, f"project {run.project!r} is not registered")
             return
 
+        with self._lock:
+            if run_id in self._cancelled:  # cancelled while queued: never start
+                self._cancelled.pop(run_id)
+                return
+            # From here a cancel counts as one of a running run.
+            self._starting.add(run_id)
+
         paths.runs_folder().mkdir(exist_ok=True, mode=0o700)
         folder = paths.runs_folder() / run_id
         folder.mkdir(exist_ok=True, mode=0o700)
@@ -330,10 +340,13 @@ class Supervisor:
         try:
             execution = self._executor.launch(run, Path(root), folder)
         except OSError as exc:
+            with self._lock:
+                self._starting.discard(run_id)
             self._finish(run_id, None, f"the run's process could not start: {exc}")
             return
 
         with self._lock:
+            self._starting.discard(run_id)
             self._active[run_id] = execution
             # Cancelled while it was being started: stop it before it counts as
             # running.

@@ -121,11 +121,24 @@ class Client:
 
     def follow_logs(self, run_id: str, *, offset: int = 0) -> Iterator[bytes]:
         """Yield a run's output as it is written, from ``offset``, until it ends."""
+        while True:
+            for data in self._follow_once(run_id, offset):
+                offset += len(data)
+                yield data
+            # The server ends a follow after a quiet spell; ask whether the run
+            # has ended, and follow on from here if not.
+            data, offset, status = self.run_logs(run_id, offset=offset)
+            if data:
+                yield data
+            elif status in FINISHED:
+                return
+
+    def _follow_once(self, run_id: str, offset: int) -> Iterator[bytes]:
         import httpx
 
         path = f"{API}/runs/{_segment(run_id)}/logs"
         params: dict[str, str | int] = {"offset": offset, "follow": "true"}
-        # No read timeout: a run may print nothing for a long while.
+        # No read timeout: the server ends a quiet follow itself.
         timeout = httpx.Timeout(30.0, read=None)
         with (
             self._connection_errors("GET", path),

@@ -105,3 +105,19 @@ def test_cancel_unknown_run_is_404(operator, problem):
 
 def test_viewer_cannot_cancel(api, viewer_secret, problem):
     problem(api(viewer_secret).post("/api/v1/runs/run_0000000000000000/cancel"), 403)
+
+
+def test_run_cancelled_as_queued_never_starts(one_slot):
+    running, client = one_slot
+    with running.client() as admin:
+        for _ in range(10):
+            run_id = trigger(client, "hello")
+            answer = client.post(f"/api/v1/runs/{run_id}/cancel")
+            assert answer.status_code in (200, 202), answer.text
+            run = admin.wait_for_run(run_id, timeout=30, interval=0.05)
+
+            assert run["status"] in ("cancelled", "success")
+            if answer.status_code == 200:
+                assert run["status"] == "cancelled"
+                assert run["started_at"] is None and run["exit_code"] is None
+                assert not (running.home / "runs" / run_id).exists()

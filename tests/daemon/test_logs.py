@@ -105,3 +105,19 @@ def test_offset_past_the_end_gets_422(operator, problem, wait_run):
 
 def test_logs_of_unknown_run_get_404(operator, problem):
     problem(operator.get("/api/v1/runs/run_0000000000000000/logs"), 404)
+
+
+def test_follow_of_an_ended_run_sends_all(daemon, operator, operator_secret, wait_run):
+    run_id = trigger(operator, "spews", kib=3000)
+    wait_run(run_id)
+    size = int(
+        operator.get(f"/api/v1/runs/{run_id}/logs", params={"offset": 0}).headers[
+            "X-Next-Offset"
+        ]
+    )
+
+    with daemon.client(operator_secret) as client:
+        followed = sum(len(data) for data in client.follow_logs(run_id))
+
+    assert size == 1024 * 1024  # one page of a polled answer
+    assert followed == 3000 * 1024
