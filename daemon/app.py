@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from flask import Response, abort, current_app, g, jsonify, redirect, request
+from flask import Response, current_app, g, jsonify, redirect, request
 from flask_openapi3 import APIBlueprint, Info, OpenAPI, Tag
 from pydantic import BaseModel, ConfigDict, ValidationError
 from werkzeug.exceptions import HTTPException
@@ -43,7 +43,13 @@ from uniflow.daemon.models import (
     ValidationProblem,
     error_answers,
 )
-from uniflow.daemon.problems import MEDIA_TYPE, from_error, problem, shorten
+from uniflow.daemon.problems import (
+    MEDIA_TYPE,
+    from_error,
+    problem,
+    refuse_query,
+    shorten,
+)
 from uniflow.daemon.supervisor import Supervisor
 from uniflow.daemon.throttle import TriggerLimit
 from uniflow.errors import (
@@ -534,14 +540,8 @@ def _in_order(
 
 
 def _bad_cursor() -> NoReturn:
-    message = "is not a cursor this list gave; leave it out to start from the top"
-    abort(
-        problem(
-            422,
-            f"The request is invalid: cursor: {message}.",
-            kind="validation",
-            errors=[{"field": "cursor", "location": "query", "message": message}],
-        )
+    refuse_query(
+        "cursor", "is not a cursor this list gave; leave it out to start from the top"
     )
 
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from uniflow import paths
 from uniflow.daemon import auth
 from uniflow.daemon.models import RunPath, error_answers
-from uniflow.daemon.problems import problem
+from uniflow.daemon.problems import problem, refuse_query
 from uniflow.daemon.supervisor import LOG_NAME
 from uniflow.errors import RunNotFound
 from uniflow.runs import RunStatus
@@ -98,7 +98,11 @@ def add_log_routes(api: APIBlueprint, store: Store, tag: Tag) -> None:
         log = paths.runs_folder() / run.run_id / LOG_NAME
         size = _size(log)
         if query.offset > size:
-            _bad_offset(query.offset, size)
+            refuse_query(
+                "offset",
+                f"{query.offset} is past the end of the output, which has {size} "
+                "bytes so far",
+            )
 
         if not query.follow:
             data = _read(log, query.offset, CHUNK)
@@ -171,15 +175,3 @@ def _read(log: Path, offset: int, most: int) -> bytes:
             return f.read(most)
     except FileNotFoundError:
         return b""
-
-
-def _bad_offset(offset: int, size: int) -> None:
-    message = f"is past the end of the output, which has {size} bytes so far"
-    abort(
-        problem(
-            422,
-            f"The request is invalid: offset {offset} {message}.",
-            kind="validation",
-            errors=[{"field": "offset", "location": "query", "message": message}],
-        )
-    )

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NoReturn
 
-from flask import Response
+from flask import Response, abort
 
 from uniflow import errors
 
@@ -79,6 +79,18 @@ def shorten(text: str, most: int) -> str:
     if len(text) <= most:
         return text
     return f"{text[: most - 40]}... ({len(text)} characters in all)"
+
+
+def refuse_query(field: str, message: str) -> NoReturn:
+    """Answer 422 at once: the query parameter ``field`` is invalid."""
+    abort(
+        problem(
+            422,
+            f"The request is invalid: {field}: {message}.",
+            kind="validation",
+            errors=[{"field": field, "location": "query", "message": message}],
+        )
+    )
 
 
 def unauthorized(detail: str) -> Response:

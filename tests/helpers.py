@@ -16,3 +16,12 @@ def wait_until(condition: Any, timeout: float = 30.0, what: str = "condition") -
         if time.monotonic() > deadline:
             raise AssertionError(f"Timed out after {timeout:g} s waiting for {what}.")
         time.sleep(0.05)
+
+
+def trigger(client: Any, pipeline: str, **parameters: Any) -> str:
+    """Trigger ``pipeline`` of the test project with a raw HTTP client; return the
+    new run's id."""
+    body = {"pipeline_name": pipeline, "project": "testproj", "parameters": parameters}
+    answer = client.post("/api/v1/runs", json=body)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["run_id"])

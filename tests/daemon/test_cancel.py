@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 from conftest import FIXTURE_PROJECT, copy_project
+from helpers import trigger
 
 
 def alive(pid: int) -> bool:
@@ -42,13 +43,6 @@ def one_slot(spawn_daemon, tmp_path):
         timeout=30,
     ) as client:
         yield running, client
-
-
-def trigger(client, pipeline, **parameters):
-    body = {"pipeline_name": pipeline, "project": "testproj", "parameters": parameters}
-    answer = client.post("/api/v1/runs", json=body)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["run_id"]
 
 
 def test_cancel_stops_the_whole_tree(one_slot, wait_until):

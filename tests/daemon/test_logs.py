@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
-
-def trigger(client, pipeline, **parameters):
-    body = {"pipeline_name": pipeline, "project": "testproj", "parameters": parameters}
-    answer = client.post("/api/v1/runs", json=body)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["run_id"]
+from helpers import trigger
 
 
 def test_log_from_offset_sends_nothing_twice(operator, wait_run):
