@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 from flask import Response, current_app, g, jsonify, redirect, request
 from flask_openapi3 import APIBlueprint, Info, OpenAPI, Tag
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 import uniflow
@@ -23,7 +21,9 @@ from uniflow.config import Settings
 from uniflow.daemon import auth
 from uniflow.daemon.logs import add_log_routes
 from uniflow.daemon.models import (
+    Created,
     CreateToken,
+    Health,
     NewToken,
     PageQuery,
     PipelineList,
@@ -43,12 +43,11 @@ from uniflow.daemon.models import (
     ValidationProblem,
     error_answers,
 )
+from uniflow.daemon.paging import bad_cursor, in_order, page, read_cursor, to_json
 from uniflow.daemon.problems import (
     MEDIA_TYPE,
     from_error,
     problem,
-    refuse_query,
-    shorten,
 )
 from uniflow.daemon.supervisor import Supervisor
 from uniflow.daemon.throttle import TriggerLimit
@@ -58,6 +57,7 @@ from uniflow.errors import (
     ProjectError,
     RunNotFound,
     UniFlowError,
+    shorten,
 )
 from uniflow.runs import Run, RunStatus, new_run_id
 from uniflow.store import Store
@@ -179,30 +179,6 @@ def create_app(
     return app
 
 
-class _Created(RunOut):
-    """A run just triggered, still queued; ``Location`` gives its address."""
-
-    model_config = ConfigDict(
-        title="RunOut",
-        openapi_extra={
-            "headers": {
-                "Location": {
-                    "description": "The run's path, /api/v1/runs/{run_id}.",
-                    "schema": {"type": "string"},
-                }
-            }
-        },
-    )
-
-
-class Health(BaseModel):
-    """The answer of ``GET /healthz``."""
-
-    status: str
-    service: str
-    version: str
-
-
 def _health() -> Response:
     return jsonify(status="ok", service="uniflow", version=uniflow.__version__)
 
@@ -257,7 +233,7 @@ def _add_run_routes(
         "the run as `queued` and start it as soon as a slot is free; answers at once "
         "with the run and its `Location`. Needs the operator role. A token may "
         "trigger a limited number of runs a minute (429 past it).",
-        responses={201: _Created, **error_answers(404, 413, 415, 429)},
+        responses={201: Created, **error_answers(404, 413, 415, 429)},
     )
     @auth.requires(Role.OPERATOR)
     def trigger_run(body: TriggerRun) -> Any:
@@ -266,7 +242,7 @@ def _add_run_routes(
         resolved = parameters.resolve(
             schema, body.parameters, pipeline=body.pipeline_name
         )
-        if limit is not None:  # refused requests start nothing, so they count not
+        if limit is not None:  # counted only now: a refused request starts nothing
             limit.spend(g.token.token_id)
         run = Run(
             run_id=new_run_id(),
@@ -335,11 +311,11 @@ def _add_run_routes(
                 pipeline_name=query.pipeline_name,
                 status=query.status,
                 limit=query.limit,
-                after=_read_cursor("runs", query.cursor, str),
+                after=read_cursor("runs", query.cursor, str),
             )
         except ValueError:
-            _bad_cursor()
-        return _page(found, query, "runs", position)
+            bad_cursor()
+        return page(found, query, "runs", position)
 
 
 def _add_project_routes(
@@ -376,10 +352,10 @@ def _add_project_routes(
                 problems.append({"project": name, "detail": shorten(str(exc), 2000)})
                 continue
             found.extend({**p, "project": name} for p in described.pipelines.values())
-        items, position = _in_order(
+        items, position = in_order(
             found, lambda p: [p["project"], p["name"]], query, "pipelines"
         )
-        return _page(_json(items), query, "pipelines", position, problems=problems)
+        return page(to_json(items), query, "pipelines", position, problems=problems)
 
     @api.get(
         "/projects",
@@ -392,8 +368,8 @@ def _add_project_routes(
     @auth.requires(Role.VIEWER)
     def list_projects(query: PageQuery) -> Any:
         found = [{"name": n, "path": p} for n, p in store.projects().items()]
-        items, position = _in_order(found, lambda p: [p["name"]], query, "projects")
-        return _page(_json(items), query, "projects", position)
+        items, position = in_order(found, lambda p: [p["name"]], query, "projects")
+        return page(to_json(items), query, "projects", position)
 
     @api.post(
         "/projects",
@@ -449,10 +425,10 @@ def _add_token_routes(api: APIBlueprint, store: Store) -> None:
     @auth.requires(Role.ADMIN)
     def list_tokens(query: PageQuery) -> Any:
         found = [t.to_dict() for t in store.tokens()]
-        items, position = _in_order(
+        items, position = in_order(
             found, lambda t: [t["created_at"], t["token_id"]], query, "tokens"
         )
-        return _page(_json(items), query, "tokens", position)
+        return page(to_json(items), query, "tokens", position)
 
     @api.post(
         "/tokens",
@@ -485,64 +461,6 @@ def _add_token_routes(api: APIBlueprint, store: Store) -> None:
         token = tokens.revoke(store, path.token_id)
         logger.info("Token %s revoked by token %s", token.token_id, g.token.token_id)
         return jsonify(token.to_dict())
-
-
-# Paging. A cursor is opaque to clients: the list it belongs to and the position
-# after the page's last item, as base64url JSON.
-
-T = TypeVar("T")
-
-
-def _page(
-    items: str, query: PageQuery, kind: str, position: Any, **extra: Any
-) -> Response:
-    """Return a list's answer: ``items``, already JSON, in the paging envelope."""
-    cursor = None
-    if position is not None:
-        text = json.dumps([kind, position], separators=(",", ":"))
-        cursor = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-    rest = _json({"limit": query.limit, "next_cursor": cursor, **extra})
-    return Response(f'{{"items":{items},{rest[1:]}', mimetype="application/json")
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _read_cursor(kind: str, cursor: str | None, expected: type[T]) -> T | None:
-    if cursor is None:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        found, position = json.loads(text)
-    except (ValueError, TypeError):
-        _bad_cursor()
-    if found != kind or not isinstance(position, expected):
-        _bad_cursor()
-    return position
-
-
-def _in_order(
-    items: list[dict[str, Any]],
-    key: Callable[[dict[str, Any]], list[str]],
-    query: PageQuery,
-    kind: str,
-) -> tuple[list[dict[str, Any]], list[str] | None]:
-    """Return the page of a short list that the query asks for, and its position."""
-    after = _read_cursor(kind, query.cursor, list)
-    if after is not None and not all(isinstance(part, str) for part in after):
-        _bad_cursor()
-    ordered = sorted(items, key=key)
-    if after is not None:
-        ordered = [item for item in ordered if key(item) > after]
-    page = ordered[: query.limit]
-    return page, key(page[-1]) if len(ordered) > query.limit else None
-
-
-def _bad_cursor() -> NoReturn:
-    refuse_query(
-        "cursor", "is not a cursor this list gave; leave it out to start from the top"
-    )
 
 
 def _check_body() -> Response | None:

@@ -24,7 +24,6 @@ from uniflow.daemon.models import RunPath, error_answers
 from uniflow.daemon.problems import problem, refuse_query
 from uniflow.daemon.supervisor import LOG_NAME
 from uniflow.errors import RunNotFound
-from uniflow.runs import RunStatus
 from uniflow.store import Store
 from uniflow.tokens import Role
 
@@ -40,7 +39,6 @@ there asks again from where it got to."""
 FOLLOWERS = 4
 """How many followed logs may stream at once: each holds one of the daemon's
 threads for as long as its run goes on."""
-FINISHED = frozenset({RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELLED})
 _HEADERS = {
     "X-Next-Offset": "The offset to ask from next time.",
     "X-Run-Status": "The run's state when the answer was made.",
@@ -73,12 +71,11 @@ def add_log_routes(api: APIBlueprint, store: Store, tag: Tag) -> None:
         "/runs/<run_id>/logs",
         tags=[tag],
         summary="Read a run's output",
-        description="Return what the run printed, as UTF-8 text, from `offset` on "
-        f"(at most {CHUNK} bytes), with `X-Next-Offset` for the next request; "
+        description="Return the bytes the run printed (mostly UTF-8 text) from "
+        f"`offset` on, at most {CHUNK}, with `X-Next-Offset` for the next request; "
         "nothing new gives an empty body. With `follow=true` the answer streams "
-        "new output until the run ends, or until 15 s pass without any (ask again "
-        "from the offset reached). The body is the run's bytes as written: mostly "
-        "UTF-8 text. Needs the viewer role.",
+        f"new output until the run ends, or until {IDLE:.0f} s pass without any "
+        "(ask again from the offset reached). Needs the viewer role.",
         responses={
             200: {
                 "content": {"text/plain": {"schema": {"type": "string"}}},
@@ -152,7 +149,7 @@ def _follow(
                 quiet_since = time.monotonic()
                 yield data
                 continue
-            if run is None or run.status in FINISHED:
+            if run is None or run.status.finished:
                 return
             if time.monotonic() - quiet_since > IDLE:
                 return

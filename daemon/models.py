@@ -172,6 +172,30 @@ class RunOut(RunSummary):
     steps: list[StepOut]
 
 
+class Created(RunOut):
+    """A run just triggered, still queued; ``Location`` gives its address."""
+
+    model_config = ConfigDict(
+        title="RunOut",
+        openapi_extra={
+            "headers": {
+                "Location": {
+                    "description": "The run's path, /api/v1/runs/{run_id}.",
+                    "schema": {"type": "string"},
+                }
+            }
+        },
+    )
+
+
+class Health(BaseModel):
+    """The answer of ``GET /healthz``."""
+
+    status: str
+    service: str
+    version: str
+
+
 class Page(BaseModel):
     """The envelope of every list: a page of items and where the next starts."""
 

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from flask import Response, abort
 
 from uniflow import errors
+from uniflow.errors import shorten
 
 MEDIA_TYPE = "application/problem+json"
 MAX_ERRORS = 20
@@ -72,13 +73,6 @@ def problem(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
-
-
-def shorten(text: str, most: int) -> str:
-    """Return ``text`` cut to at most about ``most`` characters, saying so."""
-    if len(text) <= most:
-        return text
-    return f"{text[: most - 40]}... ({len(text)} characters in all)"
 
 
 def refuse_query(field: str, message: str) -> NoReturn:

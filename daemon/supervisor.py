@@ -244,7 +244,7 @@ class Supervisor:
             run = self._store.run(run_id)
             if run is None:
                 raise RunNotFound(run_id)
-            if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+            if run.status.finished:
                 raise RunFinished(run_id, run.status.value)
             self._cancelled[run_id] = reason
             execution = self._active.get(run_id)
@@ -317,21 +317,24 @@ class Supervisor:
 
     def _follow(self, run_id: str) -> None:
         run = self._store.run(run_id)
-        if run is None or run.status is not RunStatus.QUEUED or self._stopping.is_set():
-            with self._lock:
-                self._cancelled.pop(run_id, None)  # cancelled while queued
-            return
-        root = self._store.project_path(run.project)
+        root = self._store.project_path(run.project) if run else None
+        with self._lock:
+            if (
+                run is None
+                or run.status is not RunStatus.QUEUED
+                or run_id in self._cancelled
+                or self._stopping.is_set()
+            ):
+                # Gone, cancelled while queued, or the daemon is stopping: it never
+                # starts.
+                self._cancelled.pop(run_id, None)
+                return
+            if root is not None:
+                # From here a cancel counts as one of a running run.
+                self._starting.add(run_id)
         if root is None:
             self._finish(run_id, None, f"project {run.project!r} is not registered")
             return
-
-        with self._lock:
-            if run_id in self._cancelled:  # cancelled while queued: never start
-                self._cancelled.pop(run_id)
-                return
-            # From here a cancel counts as one of a running run.
-            self._starting.add(run_id)
 
         paths.runs_folder().mkdir(exist_ok=True, mode=0o700)
         folder = paths.runs_folder() / run_id

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from uniflow import projects
-from uniflow.errors import PipelineError, PipelineNotFound
+from uniflow.errors import PipelineError, PipelineNotFound, shorten
 
 # Under the HTTP client's 30 s, so a caller hears why rather than a time-out.
 DESCRIBE_TIMEOUT = 20.0
@@ -135,10 +135,7 @@ def _describe_in_child(project: projects.Project) -> Described:
         ) from None
     if "error" in answer:
         # An import error's message can be any size; a page of pipelines repeats it.
-        message = str(answer["error"])
-        if len(message) > 2000:
-            message = f"{message[:1960]}... ({len(message)} characters in all)"
-        raise PipelineError(message)
+        raise PipelineError(shorten(str(answer["error"]), 2000))
 
     return Described(
         project=answer["project"],

@@ -171,3 +171,20 @@ class APIError(UniFlowError):
         self.detail = detail
         self.url = url
         self.body = body or {}
+
+
+def shorten(text: str, most: int, *, whole: str = "in all") -> str:
+    """Return ``text`` cut to at most ``most`` characters, saying how long it was.
+
+    Messages can quote what they are about (a value sent, a module's exception),
+    which may be any size; wherever one is kept or sent, it is cut with this.
+
+    Args:
+        text: The message.
+        most: The most characters to return.
+        whole: Where the whole text is, said after its length.
+    """
+    if len(text) <= most:
+        return text
+    tail = f"... ({len(text)} characters {whole})"
+    return text[: most - len(tail)] + tail

@@ -14,7 +14,7 @@ from datetime import datetime, time
 from typing import Any
 
 from uniflow import jsondata
-from uniflow.errors import FieldError, ParameterError
+from uniflow.errors import FieldError, ParameterError, shorten
 
 MAX_BYTES = 64 * 1024
 """The largest parameters a run takes, as UTF-8 JSON."""
@@ -50,7 +50,15 @@ def resolve(
         ParameterError: Naming each unknown, missing, ill-typed or oversized
             parameter.
     """
-    oversized = check_limits(values)
+    resolved = {
+        name: prop["default"]
+        for name, prop in schema.get("properties", {}).items()
+        if "default" in prop
+    }
+    resolved.update(values)
+    # Checked before the schema, whose messages quote values; the defaults come
+    # from the pipeline's code and must fit too.
+    oversized = check_limits(resolved)
     if oversized:
         raise ParameterError(oversized, pipeline=pipeline)
 
@@ -62,17 +70,6 @@ def resolve(
     ]
     if errors:
         raise ParameterError(errors, pipeline=pipeline)
-
-    resolved = {
-        name: prop["default"]
-        for name, prop in schema.get("properties", {}).items()
-        if "default" in prop
-    }
-    resolved.update(values)
-    # Defaults come from the pipeline's code and must fit too.
-    oversized = check_limits(resolved)
-    if oversized:
-        raise ParameterError(oversized, pipeline=pipeline)
     return resolved
 
 
@@ -244,7 +241,5 @@ def _field_errors(error: Any, schema: dict[str, Any]) -> list[FieldError]:
         if len(got) > 60:
             got = got[:57] + "..."
         return [FieldError(path, f"expects {expects}, got {got}")]
-    message = error.message
-    if len(message) > 300:  # jsonschema quotes the value, which may be long
-        message = message[:297] + "..."
-    return [FieldError(path, message)]
+    # jsonschema quotes the value, which may be long.
+    return [FieldError(path, shorten(error.message, 300))]

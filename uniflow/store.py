@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from uniflow.errors import ConfigError, TokenError
+from uniflow.errors import ConfigError, TokenError, shorten
 from uniflow.runs import Run, RunStatus, StepRecord
 from uniflow.tokens import Role, Token
 
@@ -447,9 +447,7 @@ def _column(name: str, value: Any) -> Any:
 
 
 def _short_error(text: str | None) -> str | None:
-    if text is None or len(text) <= MAX_ERROR:
-        return text
-    return f"{text[: MAX_ERROR - 80]}... ({len(text)} characters; output.log has all)"
+    return None if text is None else shorten(text, MAX_ERROR, whole="in output.log")
 
 
 def _token(row: sqlite3.Row) -> Token:
