@@ -230,11 +230,12 @@ class Supervisor:
         self._queue.put(run_id)
 
     def cancel(self, run_id: str, reason: str) -> Run:
-        """Cancel a queued or running run and return it as it now stands.
+        """Cancel a queued or running run and return it.
 
-        A queued run is cancelled at once. A running one gets SIGTERM on its whole
-        process group, SIGKILL after the grace period, and is recorded cancelled
-        when its process has ended; this returns before that.
+        A queued run is cancelled at once and returned cancelled. A running one
+        gets SIGTERM on its whole process group, SIGKILL after the grace period,
+        and is recorded cancelled when its process has ended; this returns it
+        before that, as it stood.
 
         Raises:
             RunNotFound: No run has this id.
@@ -256,6 +257,9 @@ class Supervisor:
                     finished_at=timestamp(),
                     error=reason,
                 )
+                return self._store.run(run_id) or run
+        # Running (or being started): answered as it stood, since its process may
+        # end and be recorded cancelled before the caller reads it again.
         if execution is not None:
             logger.info("Cancelling run %s (pid %d)", run_id, execution.pid)
             threading.Thread(
@@ -264,7 +268,7 @@ class Supervisor:
                 name=f"cancel-{run_id}",
                 daemon=True,
             ).start()
-        return self._store.run(run_id) or run
+        return run
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop dispatching and stop the runs still executing; queued ones stay."""
