@@ -238,7 +238,8 @@ def _add_run_routes(
     @auth.requires(Role.OPERATOR)
     def trigger_run(body: TriggerRun) -> Any:
         described = catalog.describe(project_root(body.project))
-        schema = described.pipeline(body.pipeline_name)["parameters"]
+        target = described.pipeline(body.pipeline_name)
+        schema = target["parameters"]
         resolved = parameters.resolve(
             schema, body.parameters, pipeline=body.pipeline_name
         )
@@ -249,6 +250,7 @@ def _add_run_routes(
             pipeline_name=body.pipeline_name,
             project=body.project,
             parameters=resolved,
+            timeout=target.get("timeout"),
         )
         store.add_run(run)
         supervisor.submit(run.run_id)

@@ -10,15 +10,23 @@ from typing import IO, Any
 
 from uniflow.runs import timestamp
 
+EVENTS_FILE = "events.jsonl"
+
 
 class Reporter:
-    """Writes a run's events as JSON lines to the pipe the daemon reads."""
+    """Writes a run's events as JSON lines to the pipe the daemon reads, and to
+    ``events.jsonl`` in the run's folder, from which a daemon started after the
+    one that launched the run (killed, say) takes up following it."""
 
-    def __init__(self, stream: IO[str], run_folder: Path) -> None:
+    def __init__(self, stream: IO[str] | None, run_folder: Path) -> None:
         self._stream = stream
         self._lock = threading.Lock()
         self._steps = 0
         self.run_folder = run_folder
+        fd = os.open(
+            run_folder / EVENTS_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+        )
+        self._file = os.fdopen(fd, "a", encoding="utf-8", errors="replace")
 
     def next_step_index(self) -> int:
         """Return the index of the next step call in this run."""
@@ -31,8 +39,18 @@ class Reporter:
         record = {"event": event, "at": timestamp(), **data}
         line = json.dumps(record, ensure_ascii=False)
         with self._lock:
-            self._stream.write(line + "\n")
-            self._stream.flush()
+            # The file first: it outlives the daemon, the pipe does not.
+            self._file.write(line + "\n")
+            self._file.flush()
+            if self._stream is None:
+                return
+            try:
+                self._stream.write(line + "\n")
+                self._stream.flush()
+            except BrokenPipeError:
+                # The daemon that launched the run is gone; its successor reads
+                # the file.
+                self._stream = None
 
 
 _reporter: Reporter | None = None
@@ -43,7 +61,7 @@ def reporter() -> Reporter | None:
     return _reporter
 
 
-def install(stream: IO[str], run_folder: Path) -> Reporter:
+def install(stream: IO[str] | None, run_folder: Path) -> Reporter:
     """Make this process report its run's events to ``stream``."""
     global _reporter
     _reporter = Reporter(stream, run_folder)

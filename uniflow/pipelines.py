@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import time
 import traceback
 from collections.abc import Callable
@@ -34,6 +35,8 @@ class Pipeline:
     """The decorated function."""
     description: str = ""
     """The first paragraph of the function's docstring."""
+    timeout: float | None = None
+    """Seconds a run may take once started; it is stopped and fails past them."""
     _model: Any = field(default=None, repr=False, compare=False)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -87,6 +90,7 @@ class Pipeline:
             "name": self.name,
             "description": self.description,
             "parameters": self.parameters_schema(),
+            "timeout": self.timeout,
         }
 
 
@@ -95,21 +99,34 @@ def pipeline(func: Callable[P, R], /) -> Pipeline: ...
 
 
 @overload
-def pipeline(*, name: str | None = None) -> Callable[[Callable[P, R]], Pipeline]: ...
+def pipeline(
+    *, name: str | None = None, timeout: float | None = None
+) -> Callable[[Callable[P, R]], Pipeline]: ...
 
 
 def pipeline(
-    func: Callable[P, R] | None = None, /, *, name: str | None = None
+    func: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    timeout: float | None = None,
 ) -> Pipeline | Callable[[Callable[P, R]], Pipeline]:
     """Mark a function as a pipeline, as ``@pipeline`` or ``@pipeline(name=...)``.
 
     Args:
         func: The function to mark.
         name: The pipeline's name; the function's name when not given.
+        timeout: Seconds a run may take once started; past them it is stopped
+            like a cancelled run and ends ``failed``. No limit when None.
+
+    Raises:
+        PipelineError: ``timeout`` is not a positive number of seconds.
 
     Returns:
         The :class:`Pipeline`, or a decorator that makes one.
     """
+
+    check_timeout(timeout, f"@pipeline(timeout={timeout!r})")
 
     def make(target: Callable[P, R]) -> Pipeline:
         doc = inspect.getdoc(target) or ""
@@ -117,9 +134,29 @@ def pipeline(
             name=name or target.__name__,
             func=target,
             description=doc.split("\n\n", 1)[0].replace("\n", " "),
+            timeout=None if timeout is None else float(timeout),
         )
 
     return make(func) if func is not None else make
+
+
+def check_timeout(timeout: object, where: str) -> None:
+    """Refuse a pipeline timeout that is not a positive, finite number of seconds.
+
+    Raises:
+        PipelineError: It is a bool, not a number, not finite, or not above zero.
+    """
+    if timeout is None:
+        return
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise PipelineError(
+            f"{where}: a timeout is a positive number of seconds, such as 600."
+        )
 
 
 def step(func: Callable[P, R]) -> Callable[P, R]:

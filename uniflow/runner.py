@@ -12,6 +12,7 @@ never imports a project's code itself. Two modes:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -174,8 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     # would wait for them too before it sees the run end.
     os.set_inheritable(fd, False)
     # "replace": an error message with a lone surrogate still arrives, marked.
-    with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as events:
+    events = os.fdopen(fd, "w", encoding="utf-8", errors="replace")
+    try:
         return execute(spec, events)
+    finally:
+        with contextlib.suppress(BrokenPipeError):  # the daemon is gone
+            events.close()
 
 
 def _describe_main(root: Path) -> int:

@@ -77,6 +77,8 @@ class Run:
     result: Any = None
     """What the pipeline returned, when that is JSON data."""
     pid: int | None = None
+    timeout: float | None = None
+    """Seconds the run may take once started; None for no limit."""
     steps: list[StepRecord] = field(default_factory=list)
 
     def to_dict(self, *, summary: bool = False) -> dict[str, Any]:

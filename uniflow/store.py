@@ -71,12 +71,25 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, idx)
     );
     """,
+    """
+    ALTER TABLE runs ADD COLUMN timeout REAL;
+
+    CREATE TABLE idempotency_keys (
+        token_id   TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        body_hash  TEXT NOT NULL,
+        run_id     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (token_id, key)
+    );
+    CREATE INDEX idempotency_by_age ON idempotency_keys(created_at);
+    """,
 )
 
 # Lists leave out results, which can be large.
 _SUMMARY_COLUMNS = (
     "seq, run_id, pipeline_name, project, status, parameters, created_at, "
-    "started_at, finished_at, exit_code, error, NULL AS result, pid"
+    "started_at, finished_at, exit_code, error, NULL AS result, pid, timeout"
 )
 _SUMMARY_JSON = (
     "json_object('run_id', run_id, 'pipeline_name', pipeline_name, 'project', "
@@ -292,7 +305,7 @@ class SQLiteStore:
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO runs (run_id, pipeline_name, project, status, parameters,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                " created_at, timeout) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.run_id,
                     run.pipeline_name,
@@ -300,6 +313,7 @@ class SQLiteStore:
                     run.status.value,
                     json.dumps(run.parameters, ensure_ascii=False, allow_nan=False),
                     run.created_at,
+                    run.timeout,
                 ),
             )
 
@@ -475,6 +489,7 @@ def _run(row: sqlite3.Row, steps: list[sqlite3.Row]) -> Run:
         error=row["error"],
         result=None if row["result"] is None else json.loads(row["result"]),
         pid=row["pid"],
+        timeout=row["timeout"],
         steps=[
             StepRecord(
                 index=s["idx"],
