@@ -15,8 +15,9 @@ from rich.console import Console
 
 from uniflow import config, parameters, projects
 from uniflow.cli import daemon_control, render
+from uniflow.cli.follow import follow_run, stream_logs
 from uniflow.cli.render import Output
-from uniflow.cli.session import call, open_session
+from uniflow.cli.session import Session, call, open_session
 from uniflow.cli.status import ExitCode
 from uniflow.client import FINISHED, Client
 from uniflow.daemon.server import is_loopback
@@ -25,6 +26,7 @@ from uniflow.errors import (
     AuthenticationError,
     ConfigError,
     DaemonNotRunning,
+    DurationError,
     FieldError,
     ParameterError,
     PipelineNotFound,
@@ -40,7 +42,7 @@ def exit_code(exc: UniFlowError) -> ExitCode:
         return ExitCode.DAEMON_UNREACHABLE
     if isinstance(exc, AuthenticationError):
         return ExitCode.NOT_AUTHENTICATED
-    if isinstance(exc, ParameterError | TokenError | ConfigError):
+    if isinstance(exc, ParameterError | TokenError | ConfigError | DurationError):
         return ExitCode.USAGE
     if isinstance(exc, APIError):
         if exc.status == 401:
@@ -61,8 +63,10 @@ def run(
     project: str | None,
     wait: bool,
     output: Output,
+    *,
+    follow: bool = False,
 ) -> int:
-    """Trigger a run, optionally wait for it, and return the exit code."""
+    """Trigger a run, optionally wait for it or follow it, and return the exit code."""
     pairs = [_split_param(text) for text in texts]
     session = open_session(err)
 
@@ -76,6 +80,8 @@ def run(
         return client.trigger_run(pipeline, values, project=name)
 
     started = call(session, err, trigger)
+    if follow:
+        return _follow(out, err, session, started, output)
     if not wait:
         if output is Output.JSON:
             render.print_json(out, started)
@@ -98,9 +104,48 @@ def run(
             f"`uniflow runs show {started['run_id']}`."
         )
         return ExitCode.INTERRUPTED
+    return _outcome(out, finished, output, shown=False)
+
+
+def _follow(
+    out: Console,
+    err: Console,
+    session: Session,
+    started: dict[str, Any],
+    output: Output,
+) -> int:
+    """Show a run's steps and output until it ends; with JSON, on stderr."""
+    run_id = started["run_id"]
+    err.print(
+        render.plain(
+            f"Run {run_id} of {started['pipeline_name']!r} queued in project "
+            f"{started['project']!r}; following it."
+        )
+    )
+    try:
+        finished = follow_run(
+            session.client,
+            run_id,
+            err if output is Output.JSON else out,
+            details=output is not Output.JSON,
+        )
+    except KeyboardInterrupt:
+        err.print(
+            f"Stopped following; run {run_id} goes on. See it again with "
+            f"`uniflow runs logs {run_id} -f` or `uniflow runs show {run_id}`."
+        )
+        return ExitCode.INTERRUPTED
+    return _outcome(out, finished, output, shown=True)
+
+
+def _outcome(
+    out: Console, finished: dict[str, Any], output: Output, *, shown: bool
+) -> int:
+    """Print an ended run (its JSON, or its details unless ``shown`` already) and
+    return the exit code its status calls for."""
     if output is Output.JSON:
         render.print_json(out, finished)
-    else:
+    elif not shown:
         render.run_details(out, finished)
     return ExitCode.OK if finished["status"] == "success" else ExitCode.FAILURE
 
@@ -218,7 +263,8 @@ def runs_logs(out: Console, err: Console, run_id: str, follow: bool) -> None:
 
     def show(client: Client) -> None:
         if follow:
-            for data in client.follow_logs(run_id):
+            # Polls instead when the daemon already streams as many logs as it may.
+            for data in stream_logs(client, run_id):
                 write(data)
             return
         offset = 0
@@ -230,6 +276,19 @@ def runs_logs(out: Console, err: Console, run_id: str, follow: bool) -> None:
 
     call(session, err, show)
     write(b"", final=True)
+
+
+def runs_prune(out: Console, err: Console, older_than: str) -> None:
+    """Delete the runs that ended longer ago than ``older_than``."""
+    session = open_session(err)
+    pruned = call(session, err, lambda c: c.prune_runs(older_than))
+    count = pruned["deleted"]
+    out.print(
+        render.plain(
+            f"Deleted {count} {'run' if count == 1 else 'runs'} that ended before "
+            f"{pruned['finished_before']}."
+        )
+    )
 
 
 # Tokens
@@ -333,8 +392,14 @@ def daemon_start(out: Console, host: str | None, port: int | None) -> None:
 
 
 def daemon_stop(out: Console) -> None:
-    """Stop the background daemon."""
-    state = daemon_control.stop()
+    """Stop the background daemon, letting running runs finish within the grace."""
+    settings = config.load()
+    if daemon_control.current() is not None:
+        out.print(
+            f"Stopping the UniFlow daemon; running runs get {settings.stop_grace} s "
+            "to finish, then are cancelled. Queued runs wait for the next start."
+        )
+    state = daemon_control.stop(settings.stop_grace + settings.cancel_grace + 10)
     if state is None:
         out.print("No UniFlow daemon is running.")
     else:
@@ -367,6 +432,18 @@ def daemon_status(out: Console) -> int:
         f"UniFlow daemon running at {state.url} (pid {state.pid}, "
         f"since {state.started_at})."
     )
+    try:
+        load = call(open_session(out, start=False), out, Client.status)
+    except UniFlowError as exc:
+        out.print(render.plain(f"Its runs cannot be counted: {exc}"))
+        return ExitCode.OK
+    runs = load["runs"]
+    out.print(
+        f"Runs: {runs['running']} running, {runs['queued']} queued "
+        f"(at most {load['max_concurrent_runs']} at once)."
+    )
+    if not load["accepting_runs"]:
+        out.print("It is stopping: running runs may finish, new ones are refused.")
     return ExitCode.OK
 
 

@@ -116,8 +116,8 @@ def _spawn(host: str, port: int) -> DaemonState:
     )
 
 
-def stop() -> DaemonState | None:
-    """Stop the local daemon and wait for it to exit.
+def stop(timeout: float = STOP_TIMEOUT) -> DaemonState | None:
+    """Stop the local daemon and wait up to ``timeout`` seconds for it to exit.
 
     Returns:
         The stopped daemon's record, or None when none was running.
@@ -138,14 +138,14 @@ def stop() -> DaemonState | None:
         clear_state(state.pid)
         return state
 
-    deadline = time.monotonic() + STOP_TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not pid_alive(state.pid):
             clear_state(state.pid)
             return state
         time.sleep(_POLL)
     raise DaemonError(
-        f"The daemon (pid {state.pid}) did not stop within {STOP_TIMEOUT:.0f} s; "
+        f"The daemon (pid {state.pid}) did not stop within {timeout:.0f} s; "
         f"stop it with `kill {state.pid}`."
     )
 

@@ -99,15 +99,30 @@ def run(
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait for the outcome; exit 1 if it failed.")
     ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Wait, showing each step and the run's output as they come; "
+            "takes the place of --wait. With --output json, they go to stderr.",
+        ),
+    ] = False,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """Run a pipeline through the daemon, starting the daemon if needed.
 
-    Example: uniflow run training_pipeline -p epochs=50 --wait
+    --wait and --follow exit 0 when the run succeeds, 1 when it fails or is cancelled.
+
+    Ctrl-C stops waiting, not the run.
+
+    Example: uniflow run training_pipeline -p epochs=50 --follow
     """
     from uniflow.cli import commands
 
-    code = commands.run(out, err, pipeline, param or [], project, wait, output)
+    code = commands.run(
+        out, err, pipeline, param or [], project, wait, output, follow=follow
+    )
     raise typer.Exit(code)
 
 
@@ -179,6 +194,39 @@ def runs_logs(
     from uniflow.cli import commands
 
     commands.runs_logs(out, err, run_id, follow)
+
+
+def _duration(value: str) -> str:
+    from uniflow import durations
+    from uniflow.errors import DurationError
+
+    try:
+        durations.parse(value)
+    except DurationError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value.strip()
+
+
+@runs_app.command("prune")
+def runs_prune(
+    older_than: Annotated[
+        str,
+        typer.Option(
+            help="Delete the runs that ended longer ago than this: 45s, 90m, 12h, "
+            "30d, 2w or 1h30m.",
+            callback=_duration,
+        ),
+    ],
+) -> None:
+    """Delete runs that ended longer ago than a duration, with their output.
+
+    Queued and running runs are never deleted. Needs an admin token.
+
+    Example: uniflow runs prune --older-than 30d
+    """
+    from uniflow.cli import commands
+
+    commands.runs_prune(out, err, older_than)
 
 
 @token_app.command("create")

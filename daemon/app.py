@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +16,15 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 import uniflow
-from uniflow import jsondata, parameters, projects, tokens
+from uniflow import durations, jsondata, parameters, projects, runs, tokens
 from uniflow.catalog import Catalog
 from uniflow.config import Settings
-from uniflow.daemon import auth
+from uniflow.daemon import auth, idempotency
 from uniflow.daemon.logs import add_log_routes
 from uniflow.daemon.models import (
     Created,
     CreateToken,
+    DaemonStatus,
     Health,
     NewToken,
     PageQuery,
@@ -31,7 +33,10 @@ from uniflow.daemon.models import (
     ProjectList,
     ProjectOut,
     ProjectPath,
+    Pruned,
+    PruneRuns,
     RegisterProject,
+    Replayed,
     RunList,
     RunOut,
     RunPath,
@@ -39,6 +44,7 @@ from uniflow.daemon.models import (
     TokenList,
     TokenOut,
     TokenPath,
+    TriggerHeaders,
     TriggerRun,
     ValidationProblem,
     error_answers,
@@ -53,13 +59,14 @@ from uniflow.daemon.supervisor import Supervisor
 from uniflow.daemon.throttle import TriggerLimit
 from uniflow.errors import (
     ConfigError,
+    DaemonStopping,
     PipelineError,
     ProjectError,
     RunNotFound,
     UniFlowError,
     shorten,
 )
-from uniflow.runs import Run, RunStatus, new_run_id
+from uniflow.runs import Run, RunStatus, new_run_id, timestamp
 from uniflow.store import Store
 from uniflow.tokens import Role
 
@@ -84,6 +91,7 @@ paged: pass a page's `next_cursor` as `cursor` to get the next one.
 _HEADERS = {
     "401": {"WWW-Authenticate": 'Always `Bearer realm="uniflow"`.'},
     "429": {"Retry-After": "Seconds until the token may trigger again."},
+    "503": {"Retry-After": "Seconds until the daemon may take runs again."},
     "500": {"X-Request-Id": "The id of the daemon's log line with the cause."},
 }
 
@@ -209,6 +217,7 @@ def _api(
         return Path(path)
 
     _add_run_routes(api, store, supervisor, catalog, project_root, limit)
+    _add_status_route(api, supervisor)
     _add_project_routes(api, store, catalog, project_root)
     _add_token_routes(api, store)
     return api
@@ -224,6 +233,7 @@ def _add_run_routes(
 ) -> None:
     runs_tag = Tag(name="runs", description="Trigger runs and follow them.")
     add_log_routes(api, store, runs_tag)
+    _add_prune_route(api, store, runs_tag)
 
     @api.post(
         "/runs",
@@ -232,11 +242,31 @@ def _add_run_routes(
         description="Check the parameters against the pipeline's signature, record "
         "the run as `queued` and start it as soon as a slot is free; answers at once "
         "with the run and its `Location`. Needs the operator role. A token may "
-        "trigger a limited number of runs a minute (429 past it).",
-        responses={201: Created, **error_answers(404, 413, 415, 429)},
+        "trigger a limited number of runs a minute (429 past it). With an "
+        "`Idempotency-Key`, a retry of the same request within 24 hours starts "
+        "nothing and answers 200 with the first run as it stands now; the same key "
+        "with another body is refused (422).",
+        responses={
+            201: Created,
+            200: Replayed,
+            **error_answers(404, 413, 415, 429, 503),
+        },
     )
     @auth.requires(Role.OPERATOR)
-    def trigger_run(body: TriggerRun) -> Any:
+    def trigger_run(body: TriggerRun, header: TriggerHeaders) -> Any:
+        token_id, key = g.token.token_id, header.idempotency_key
+        # Requests with one key wait for each other, so a retry sent before the
+        # first is answered is a replay too. A replay starts nothing, spends no
+        # trigger and is answered even while the daemon stops.
+        with idempotency.one_at_a_time(token_id, key):
+            replayed = idempotency.earlier_answer(store, token_id, key, body)
+            if replayed is not None:
+                return replayed
+            return start_run(body, token_id, key)
+
+    def start_run(body: TriggerRun, token_id: str, key: str | None) -> Response:
+        if not supervisor.accepting:
+            raise DaemonStopping()
         described = catalog.describe(project_root(body.project))
         target = described.pipeline(body.pipeline_name)
         schema = target["parameters"]
@@ -244,7 +274,7 @@ def _add_run_routes(
             schema, body.parameters, pipeline=body.pipeline_name
         )
         if limit is not None:  # counted only now: a refused request starts nothing
-            limit.spend(g.token.token_id)
+            limit.spend(token_id)
         run = Run(
             run_id=new_run_id(),
             pipeline_name=body.pipeline_name,
@@ -252,9 +282,11 @@ def _add_run_routes(
             parameters=resolved,
             timeout=target.get("timeout"),
         )
-        store.add_run(run)
+        replayed = idempotency.add_run(store, run, token_id, key, body)
+        if replayed is not None:
+            return replayed
         supervisor.submit(run.run_id)
-        logger.info("Run %s queued by token %s", run.run_id, g.token.token_id)
+        logger.info("Run %s queued by token %s", run.run_id, token_id)
         answer = jsonify(run.to_dict())
         answer.status_code = 201
         answer.headers["Location"] = f"/api/v1/runs/{run.run_id}"
@@ -318,6 +350,50 @@ def _add_run_routes(
         except ValueError:
             bad_cursor()
         return page(found, query, "runs", position)
+
+
+def _add_status_route(api: APIBlueprint, supervisor: Supervisor) -> None:
+    @api.get(
+        "/status",
+        tags=[Tag(name="daemon")],
+        summary="Show the daemon's load",
+        description="Return how many runs are running and queued, how many may run "
+        "at once, and whether the daemon takes new runs. Needs the viewer role.",
+        responses={200: DaemonStatus},
+    )
+    @auth.requires(Role.VIEWER)
+    def daemon_status() -> Any:
+        return jsonify(
+            version=uniflow.__version__,
+            accepting_runs=supervisor.accepting,
+            max_concurrent_runs=supervisor.max_concurrent,
+            runs=supervisor.counts(),
+        )
+
+
+def _add_prune_route(api: APIBlueprint, store: Store, runs_tag: Tag) -> None:
+    @api.post(
+        "/runs/prune",
+        tags=[runs_tag],
+        summary="Delete old runs",
+        description="Delete the runs that ended (success, failed or cancelled) "
+        "longer ago than `older_than`, with their steps and their folders (output "
+        "and events); queued and running runs are never touched. Needs the admin "
+        "role.",
+        responses={200: Pruned, **error_answers(413, 415)},
+    )
+    @auth.requires(Role.ADMIN)
+    def prune_runs(body: PruneRuns) -> Any:
+        moment = datetime.now(UTC) - durations.parse(body.older_than)
+        deleted = runs.prune(store, moment)
+        finished_before = timestamp(moment)
+        logger.info(
+            "%d runs that ended before %s deleted by token %s",
+            len(deleted),
+            finished_before,
+            g.token.token_id,
+        )
+        return jsonify(deleted=len(deleted), finished_before=finished_before)
 
 
 def _add_project_routes(
@@ -499,6 +575,8 @@ def _validation_problem(exc: ValidationError) -> Response:
         if title.endswith("Query")
         else "path"
         if title.endswith("Path")
+        else "header"
+        if title.endswith("Headers")
         else "body"
     )
     fields = [

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Response, abort
+from flask import Response, abort, request
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,8 +34,9 @@ POLL = 0.2
 """Seconds between looks at a followed run's log."""
 IDLE = 15.0
 """Seconds without output after which a follow answer ends, so that a client that
-went away while the run printed nothing frees its slot; a client that is still
-there asks again from where it got to."""
+went away unseen (its connection dropped without a close) while the run printed
+nothing frees its slot; a client that is still there asks again from where it got
+to."""
 FOLLOWERS = 4
 """How many followed logs may stream at once: each holds one of the daemon's
 threads for as long as its run goes on."""
@@ -118,7 +119,11 @@ def add_log_routes(api: APIBlueprint, store: Store, tag: Tag) -> None:
                     headers={"Retry-After": "5"},
                 )
             )
-        stream = _follow(store, run.run_id, log, query.offset, followers)
+        # waitress says whether the client is still there (with a request lookahead,
+        # see server.py); other servers do not, and a follow then ends at a write
+        # that fails or after IDLE.
+        gone = request.environ.get("waitress.client_disconnected", _never)
+        stream = _follow(store, run.run_id, log, query.offset, followers, gone)
         answer = Response(stream, mimetype="text/plain")
         answer.headers["X-Run-Status"] = run.status.value
         answer.headers["Cache-Control"] = "no-store"
@@ -131,11 +136,13 @@ def _follow(
     log: Path,
     offset: int,
     followers: threading.BoundedSemaphore,
+    gone: Callable[[], bool],
 ) -> Iterator[bytes]:
     """Yield what the run writes from ``offset`` on, until it has ended.
 
-    When the client goes away, waitress closes the generator at its next write,
-    and the ``finally`` gives the slot back.
+    When the client goes away, ``gone()`` says so at the next poll (or waitress
+    closes the generator at its next write), and the ``finally`` gives the slot
+    back.
     """
     quiet_since = time.monotonic()
     try:
@@ -151,11 +158,15 @@ def _follow(
                 continue
             if run is None or run.status.finished:
                 return
-            if time.monotonic() - quiet_since > IDLE:
+            if gone() or time.monotonic() - quiet_since > IDLE:
                 return
             time.sleep(POLL)
     finally:
         followers.release()
+
+
+def _never() -> bool:
+    return False
 
 
 def _size(log: Path) -> int:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic_core import PydanticCustomError
 
+from uniflow import durations
+from uniflow.errors import DurationError
 from uniflow.runs import RunStatus
 from uniflow.tokens import Role
 
@@ -33,6 +36,51 @@ class TriggerRun(BaseModel):
         "defaults. At most 64 KiB as JSON, nested at most 32 deep, whole numbers "
         "within 64 bits.",
     )
+
+
+_KEY_RULE = (
+    "must be 1 to 255 visible ASCII characters (letters, digits and punctuation, "
+    "no spaces), such as a UUID"
+)
+_KEY_CHARS = frozenset(chr(code) for code in range(0x21, 0x7F))
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    # A header is sent or left out; the spec need not show its absence as null.
+    schema.pop("default", None)
+
+
+class TriggerHeaders(BaseModel):
+    """The headers of ``POST /api/v1/runs`` besides the token."""
+
+    idempotency_key: Annotated[
+        str | None,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": "^[!-~]+$",
+                "description": "Makes retrying safe: a request with a key this token "
+                "sent in the last 24 hours and the same body starts nothing and "
+                "answers 200 with the run the first one started; with another body "
+                "it is refused (422). 1 to 255 visible ASCII characters; a fresh "
+                "UUID per trigger is a good key.",
+                "example": "6f1c1f8e-5a4b-4c1e-9b1d-3f2a7c9e0d42",
+            }
+        ),
+    ] = Field(default=None, alias="Idempotency-Key", json_schema_extra=_no_default)
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _check_key(cls, value: str | None) -> str | None:
+        # Checked here rather than with a pattern so that the message says what a
+        # key may be, and never quotes the value, which may be huge.
+        if value is not None and not (
+            1 <= len(value) <= 255 and _KEY_CHARS.issuperset(value)
+        ):
+            raise PydanticCustomError("idempotency_key", _KEY_RULE)
+        return value
 
 
 class RunPath(BaseModel):
@@ -79,6 +127,37 @@ class PipelineQuery(PageQuery):
     """The filter and paging of ``GET /api/v1/pipelines``."""
 
     project: str | None = Field(default=None, max_length=64)
+
+
+class PruneRuns(BaseModel):
+    """The body of ``POST /api/v1/runs/prune``."""
+
+    model_config = ConfigDict(
+        extra="forbid", openapi_extra={"example": {"older_than": "30d"}}
+    )
+
+    older_than: str = Field(
+        max_length=100,
+        # Only in the spec: the check below says better what is wrong.
+        json_schema_extra={
+            "minLength": 2,
+            "pattern": "^([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$",
+        },
+        description="Delete the runs that ended longer ago than this: whole numbers "
+        "each with a unit, w, d, h, m or s, largest first, such as `45s`, `90m`, "
+        "`12h`, `30d`, `2w` or `1h30m`; at most 100 years.",
+    )
+
+    @field_validator("older_than")
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        try:
+            durations.parse(value)
+        except DurationError as exc:
+            raise PydanticCustomError(
+                "duration", "{reason}", {"reason": str(exc)}
+            ) from None
+        return value
 
 
 class RegisterProject(BaseModel):
@@ -172,19 +251,49 @@ class RunOut(RunSummary):
     steps: list[StepOut]
 
 
+_LOCATION = {
+    "description": "The run's path, /api/v1/runs/{run_id}.",
+    "schema": {"type": "string"},
+}
+
+
 class Created(RunOut):
     """A run just triggered, still queued; ``Location`` gives its address."""
+
+    model_config = ConfigDict(
+        title="RunOut", openapi_extra={"headers": {"Location": _LOCATION}}
+    )
+
+
+class Replayed(RunOut):
+    """The run an earlier request with the same ``Idempotency-Key`` started."""
 
     model_config = ConfigDict(
         title="RunOut",
         openapi_extra={
             "headers": {
-                "Location": {
-                    "description": "The run's path, /api/v1/runs/{run_id}.",
+                "Location": _LOCATION,
+                "Idempotent-Replayed": {
+                    "description": "Always `true`: the run was not started again.",
                     "schema": {"type": "string"},
-                }
+                },
             }
         },
+    )
+
+
+class Pruned(BaseModel):
+    """The answer of ``POST /api/v1/runs/prune``."""
+
+    model_config = ConfigDict(
+        openapi_extra={
+            "example": {"deleted": 12, "finished_before": "2023-09-27T10:00:00.000Z"}
+        }
+    )
+
+    deleted: int = Field(description="How many runs were deleted.")
+    finished_before: str = Field(
+        description="The runs that ended before this moment were deleted."
     )
 
 
@@ -194,6 +303,38 @@ class Health(BaseModel):
     status: str
     service: str
     version: str
+
+
+class RunCounts(BaseModel):
+    """How many runs are in each unfinished state."""
+
+    running: int
+    queued: int
+
+
+class DaemonStatus(BaseModel):
+    """The answer of ``GET /api/v1/status``."""
+
+    version: str
+    accepting_runs: bool = Field(
+        description="False once the daemon has begun to stop: it lets running runs "
+        "finish and refuses new ones."
+    )
+    max_concurrent_runs: int = Field(description="How many runs execute at once.")
+    runs: RunCounts
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": "0.1.0",
+                    "accepting_runs": True,
+                    "max_concurrent_runs": 2,
+                    "runs": {"running": 2, "queued": 5},
+                }
+            ]
+        }
+    )
 
 
 class Page(BaseModel):

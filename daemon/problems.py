@@ -77,12 +77,19 @@ def problem(
 
 def refuse_query(field: str, message: str) -> NoReturn:
     """Answer 422 at once: the query parameter ``field`` is invalid."""
+    refuse(field, "query", message)
+
+
+def refuse(
+    field: str, location: str, message: str, kind: str = "validation"
+) -> NoReturn:
+    """Answer 422 at once: ``field`` in the request's ``location`` is invalid."""
     abort(
         problem(
             422,
             f"The request is invalid: {field}: {message}.",
-            kind="validation",
-            errors=[{"field": field, "location": "query", "message": message}],
+            kind=kind,
+            errors=[{"field": field, "location": location, "message": message}],
         )
     )
 
@@ -100,6 +107,7 @@ def unauthorized(detail: str) -> Response:
 # Errors whose answer is only a status and a kind, most specific class first.
 _SIMPLE: tuple[tuple[type[errors.UniFlowError], int, str], ...] = (
     (errors.RunNotFound, 404, "run-not-found"),
+    (errors.DaemonStopping, 503, "daemon-stopping"),
     (errors.PermissionDenied, 403, "forbidden"),
     (errors.ConfigError, 422, "project-broken"),
     (errors.PipelineError, 422, "project-broken"),
@@ -135,7 +143,9 @@ def from_error(exc: errors.UniFlowError) -> Response:
             return unauthorized(str(exc))
     for cls, status, kind in _SIMPLE:
         if isinstance(exc, cls):
-            return problem(status, str(exc), kind=kind)
+            # Unavailable only while the daemon stops; a restart takes seconds.
+            headers = {"Retry-After": "10"} if status == 503 else None
+            return problem(status, str(exc), kind=kind, headers=headers)
     return problem(400, str(exc), kind="bad-request")
 
 

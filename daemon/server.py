@@ -11,15 +11,20 @@ import signal
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uniflow import paths
 from uniflow.config import DEFAULT_HOST, DEFAULT_PORT
 from uniflow.errors import DaemonError, UniFlowError
 from uniflow.runs import timestamp
+
+if TYPE_CHECKING:
+    from uniflow.daemon.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +203,10 @@ def _serve(host: str, port: int, options: dict[str, Any]) -> None:
         # refuses at once (a plain-text 413); up to it, the app answers a body over
         # max_request_bytes with its problem+json 413.
         max_request_body_size=settings.max_request_bytes * 16,
+        # Keep reading a connection while its request runs: that is how waitress
+        # sees a client leave and tells the app (waitress.client_disconnected), so
+        # that a followed log whose run prints nothing frees its thread at once.
+        channel_request_lookahead=1,
         **options,
     )
     url = client_url(host, int(server.effective_port))
@@ -206,23 +215,45 @@ def _serve(host: str, port: int, options: dict[str, Any]) -> None:
     supervisor.start()
     _write_state(state)
     logger.info("UniFlow daemon %d listening on %s", state.pid, url)
+    stop = _on_signal(server)
+    reason = None
     try:
-        _run_until_signalled(server)
-        logger.info("Stopping the daemon")
+        _serve_until(server, stop.is_set)
+        reason = _let_runs_finish(server, supervisor, stop, settings.stop_grace)
     finally:
         clear_state(state.pid)
         server.close()
-        supervisor.stop()
+        supervisor.stop(reason)
         logger.info("Daemon stopped")
 
 
-def _run_until_signalled(server: Any) -> None:
-    """Serve until SIGTERM or SIGINT.
+def _let_runs_finish(
+    server: Any, supervisor: Supervisor, stop: threading.Event, grace: float
+) -> str:
+    """Serve on while running runs finish, for up to ``grace`` seconds or until a
+    second signal; new runs are refused. Return why the rest are cancelled."""
+    from uniflow.daemon.supervisor import STOPPED_EARLY
 
-    The signal handler only notes the signal and wakes the server's loop. An
-    exception raised from it would land wherever the main thread happens to be,
-    which can be inside waitress's own handlers, and they swallow it: the daemon
-    would then never stop.
+    stop.clear()
+    supervisor.drain()
+    logger.info("Stopping: no new runs; running ones get %g s to finish", grace)
+    began = time.monotonic()
+    _serve_until(
+        server,
+        lambda: stop.is_set() or supervisor.idle() or time.monotonic() - began >= grace,
+        tick=0.1,
+    )
+    waited = time.monotonic() - began
+    return f"{STOPPED_EARLY} (it waited {waited:.0f} s for it)"
+
+
+def _on_signal(server: Any) -> threading.Event:
+    """Return an event that SIGTERM and SIGINT set.
+
+    The handler only notes the signal and wakes the server's loop. An exception
+    raised from it would land wherever the main thread happens to be, which can be
+    inside waitress's own handlers, and they swallow it: the daemon would then
+    never stop.
     """
     stop = threading.Event()
 
@@ -232,10 +263,17 @@ def _run_until_signalled(server: Any) -> None:
 
     signal.signal(signal.SIGTERM, note)
     signal.signal(signal.SIGINT, note)
+    return stop
+
+
+def _serve_until(
+    server: Any, done: Callable[[], bool], tick: float | None = None
+) -> None:
+    """Serve requests until ``done()``, checked at least every ``tick`` seconds."""
     # waitress's run() is this loop without the check; it reads the same map.
-    while not stop.is_set():
+    while not done():
         server.asyncore.loop(
-            timeout=server.adj.asyncore_loop_timeout,
+            timeout=tick or server.adj.asyncore_loop_timeout,
             map=server._map,
             use_poll=server.adj.asyncore_use_poll,
             count=1,

@@ -348,10 +348,16 @@ def copy_project(source: Path, target: Path) -> Path:
 
 @contextlib.contextmanager
 def daemon_with_testproj(
-    tmp_path_factory: pytest.TempPathFactory, name: str
+    tmp_path_factory: pytest.TempPathFactory, name: str, settings: str = ""
 ) -> Iterator[RunningDaemon]:
-    """Run a daemon with an admin token and a copy of the test project registered."""
-    running = start_daemon(tmp_path_factory.mktemp(f"{name}-home"))
+    """Run a daemon with an admin token and a copy of the test project registered.
+
+    ``settings`` are lines of the ``[daemon]`` table of its ``config.toml``.
+    """
+    home = tmp_path_factory.mktemp(f"{name}-home")
+    if settings:
+        (home / "config.toml").write_text(f"[daemon]\n{settings}\n", encoding="utf-8")
+    running = start_daemon(home)
     try:
         running.admin = running.token("admin", f"{name}-admin")
         project = copy_project(
@@ -400,6 +406,22 @@ def spawn_daemon(
     yield start
     for running in started:
         running.stop()
+
+
+@pytest.fixture
+def testproj_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Return ``start(settings="")``, which starts a daemon of the test's own with
+    ``settings`` in its config's ``[daemon]`` table, an admin token and the test
+    project registered. Every daemon started this way is stopped when the test ends.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def start(settings: str = "") -> RunningDaemon:
+            return stack.enter_context(
+                daemon_with_testproj(tmp_path_factory, "own", settings)
+            )
+
+        yield start
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -25,3 +26,12 @@ def trigger(client: Any, pipeline: str, **parameters: Any) -> str:
     answer = client.post("/api/v1/runs", json=body)
     assert answer.status_code == 201, answer.text
     return str(answer.json()["run_id"])
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie has exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"

@@ -5,7 +5,8 @@ Glossary, one word per concept everywhere (classes, CLI flags, JSON keys, logs):
 - *project*: a folder with a ``uniflow.toml`` that names it and says where its
   pipelines are.
 - *pipeline*: what to run; a function marked with :func:`pipeline`, whose
-  parameters come from its signature.
+  parameters come from its signature, or a command (a program and its
+  arguments) that ``uniflow.toml`` declares with typed parameters.
 - *step*: a function marked with :func:`step`; each call inside a run is
   recorded.
 - *run*: one execution of a pipeline with resolved parameters.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,10 @@ class Client:
         """Return the server's health answer; needs no token."""
         return self._request("GET", "/healthz")  # type: ignore[no-any-return]
 
+    def status(self) -> dict[str, Any]:
+        """Return the daemon's load: running and queued runs, and its limit."""
+        return self._request("GET", "/api/v1/status")  # type: ignore[no-any-return]
+
     # Runs
 
     def trigger_run(
@@ -71,15 +76,34 @@ class Client:
         parameters: dict[str, Any] | None = None,
         *,
         project: str | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Start a run and return it as the server recorded it (``queued``)."""
+        """Start a run and return it as the server recorded it (``queued``).
+
+        The request is sent again once if the connection fails or times out: its
+        idempotency key makes the server answer a retry with the run the first
+        attempt started, if it got that far, instead of starting another.
+
+        Args:
+            pipeline_name: The pipeline to run.
+            parameters: The pipeline's parameters by name; left-out ones take
+                their defaults.
+            project: The pipeline's project; the server's default when None.
+            idempotency_key: Sent as ``Idempotency-Key``: pass the same key when
+                retrying a call yourself. A fresh one per call when None.
+        """
         body: dict[str, Any] = {
             "pipeline_name": pipeline_name,
             "parameters": parameters or {},
         }
         if project is not None:
             body["project"] = project
-        return self._request("POST", f"{API}/runs", json=body)  # type: ignore[no-any-return]
+        if idempotency_key is None:
+            idempotency_key = str(uuid.uuid4())
+        headers = {"Idempotency-Key": idempotency_key}
+        return self._request(  # type: ignore[no-any-return]
+            "POST", f"{API}/runs", json=body, headers=headers, retry=True
+        )
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """Return one run with its steps."""
@@ -104,6 +128,18 @@ class Client:
         """
         path = f"{API}/runs/{_segment(run_id)}/cancel"
         return self._request("POST", path)  # type: ignore[no-any-return]
+
+    def prune_runs(self, older_than: str) -> dict[str, Any]:
+        """Delete the runs that ended longer ago than ``older_than``, such as ``30d``.
+
+        Queued and running runs are never deleted; needs an admin token.
+
+        Returns:
+            ``deleted``, how many runs were deleted, and ``finished_before``, the
+            moment before which they had ended.
+        """
+        body = {"older_than": older_than}
+        return self._request("POST", f"{API}/runs/prune", json=body)  # type: ignore[no-any-return]
 
     def run_logs(self, run_id: str, *, offset: int = 0) -> tuple[bytes, int, str]:
         """Return a run's output from byte ``offset`` on (up to 1 MiB at a time).
@@ -239,9 +275,30 @@ class Client:
             params["cursor"] = answer["next_cursor"]
         return items
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(
+        self, method: str, path: str, *, retry: bool = False, **kwargs: Any
+    ) -> Any:
+        """Send a request and return its JSON answer.
+
+        Args:
+            retry: Send it again once if the connection fails or times out; only
+                for requests that are safe to repeat.
+        """
+        import httpx
+
         with self._connection_errors(method, path):
-            response = self._http.request(method, path, **kwargs)
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except (
+                httpx.TimeoutException,
+                httpx.NetworkError,
+                httpx.RemoteProtocolError,
+            ):
+                # httpx's own retries (HTTPTransport(retries=...)) cover only
+                # failed connects, not a request whose answer was lost.
+                if not retry:
+                    raise
+                response = self._http.request(method, path, **kwargs)
         if response.is_error:
             raise _api_error(response)
         try:

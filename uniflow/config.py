@@ -9,6 +9,8 @@ Every setting lives in the ``[daemon]`` table::
     trigger_limit = 120         # runs one token may trigger per minute; 0: no limit
     max_concurrent_runs = 0     # runs executing at once; 0: the number of CPUs
     cancel_grace = 10           # seconds from SIGTERM to SIGKILL when cancelling
+    stop_grace = 10             # seconds running runs get to finish when the daemon
+                                # stops; those still running are then cancelled
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class Settings:
     """How many runs execute at once; 0 means the number of CPUs."""
     cancel_grace: int = 10
     """Seconds a cancelled run has to stop after SIGTERM before SIGKILL."""
+    stop_grace: int = 10
+    """Seconds running runs get to finish when the daemon stops."""
 
 
 # The range each whole-number setting must fall in, and how to say it.
@@ -50,6 +54,7 @@ _RANGES: dict[str, tuple[int, int, str]] = {
     "trigger_limit": (0, 1_000_000, "a whole number from 0 (no limit) to 1000000"),
     "max_concurrent_runs": (0, 1024, "a whole number from 0 (the CPUs) to 1024"),
     "cancel_grace": (1, 3600, "a whole number of seconds from 1 to 3600"),
+    "stop_grace": (0, 3600, "a whole number of seconds from 0 to 3600"),
 }
 
 

@@ -11,6 +11,7 @@ explains it (a path, a field, a status) besides its message::
     │   ├── PipelineNotFound     no pipeline of that name in the project
     │   └── ParameterError       parameters do not match the pipeline's signature
     ├── RunNotFound
+    ├── DurationError            a duration such as '30d' cannot be read
     ├── TokenError               a token request is invalid (name, role, id)
     ├── AuthenticationError      no valid credential (HTTP 401)
     ├── PermissionDenied         the credential's role is too weak (HTTP 403)
@@ -118,6 +119,15 @@ class RunFinished(UniFlowError):
         self.status = status
 
 
+class DurationError(UniFlowError):
+    """A duration such as ``30d`` is malformed, zero or too long."""
+
+    def __init__(self, message: str, *, text: str) -> None:
+        super().__init__(message)
+        self.text = text
+        """The duration as given."""
+
+
 class TokenError(UniFlowError):
     """A token cannot be created, found or revoked as asked."""
 
@@ -151,6 +161,16 @@ class DaemonNotRunning(DaemonError):
             "start one with `uniflow daemon start`."
         )
         self.url = url
+
+
+class DaemonStopping(DaemonError):
+    """The daemon is stopping and takes no new runs."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The daemon is stopping and takes no new runs; trigger the run again "
+            "once it is back (`uniflow daemon start`)."
+        )
 
 
 class APIError(UniFlowError):

@@ -8,6 +8,7 @@ schema alone.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from datetime import datetime, time
@@ -183,6 +184,13 @@ def _is_instance(kind: str, value: Any) -> bool:
 
 
 def _validator(schema: dict[str, Any]) -> Any:
+    cls, formats = _validator_class()
+    return cls(schema, format_checker=formats)
+
+
+@functools.cache
+def _validator_class() -> tuple[Any, Any]:
+    # Made once per process: building the class costs far more than a check.
     from jsonschema import Draft202012Validator, validators
 
     checker = Draft202012Validator.TYPE_CHECKER.redefine_many(
@@ -194,7 +202,7 @@ def _validator(schema: dict[str, Any]) -> Any:
     cls = validators.extend(Draft202012Validator, type_checker=checker)
     # Formats (a date, a time) are checked too, not only noted as the standard
     # allows, so that "2024-02-30" is refused before a run exists.
-    return cls(schema, format_checker=_format_checker())
+    return cls, _format_checker()
 
 
 def _format_checker() -> Any:

@@ -5,6 +5,33 @@ A minimal ``uniflow.toml``::
     [project]
     name = "default"            # optional; "default" when not set
     pipelines = ["pipelines"]   # files or folders of .py modules, relative to it
+
+It may also declare pipelines that run a program, written in any language (see
+:mod:`uniflow.command_pipelines`)::
+
+    [pipelines.report]
+    command = ["python3", "scripts/report.py"]  # the program and its arguments
+    description = "Write the weekly report"     # optional
+    timeout = 600                               # optional, seconds
+
+    [pipelines.report.parameters.days]
+    type = "integer"            # string, integer, number, boolean, array, object
+    default = 7                 # optional; without one the parameter is required
+    description = "How many days back"          # optional
+
+``command`` is a list, never a shell command line. The program starts in the
+project folder: a program with a ``/`` in its name is taken from there (such as
+``scripts/report.sh``), a bare name is looked up on ``PATH``. A run's parameters
+reach it as the JSON file named by ``UNIFLOW_PARAMETERS_FILE`` and as one
+variable each, ``UNIFLOW_PARAM_<NAME>`` (the name upper-cased; strings as they
+are, other values as JSON), beside ``UNIFLOW_RUN_ID`` and ``UNIFLOW_RUN_FOLDER``.
+The run succeeds when the program exits with code 0.
+
+A parameter may also have ``format`` (``"date"``, ``"date-time"`` or ``"time"``,
+for strings), ``enum`` (a list of the allowed values), ``minimum`` and
+``maximum`` (for integers and numbers), ``min_length`` and ``max_length`` (for
+strings and arrays). Its name is letters, digits and ``_``. A project with only
+command pipelines needs no ``pipelines`` folder.
 """
 
 from __future__ import annotations
@@ -15,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from uniflow import command_pipelines
+from uniflow.command_pipelines import CommandPipeline
 from uniflow.errors import ConfigError, ProjectError
 from uniflow.runs import timestamp
 
@@ -34,6 +63,8 @@ class Project:
     root: Path
     pipelines: tuple[str, ...]
     """Files or folders, relative to ``root``, whose modules hold pipelines."""
+    commands: tuple[CommandPipeline, ...] = ()
+    """The pipelines that ``uniflow.toml`` declares as a program to run."""
 
     def module_files(self) -> list[Path]:
         """Return every Python file that may define pipelines, in a stable order."""
@@ -103,7 +134,10 @@ def load(root: Path) -> Project:
     if not isinstance(name, str):
         raise ConfigError(f"project.name in {path} must be a string.", path=path)
 
-    pipelines = section.get("pipelines", ["pipelines"])
+    commands = command_pipelines.parse(data.get("pipelines", {}), path)
+    # The default folder is optional where the file declares pipelines itself.
+    default = [] if commands and not (root / "pipelines").exists() else ["pipelines"]
+    pipelines = section.get("pipelines", default)
     if isinstance(pipelines, str):
         pipelines = [pipelines]
     if not isinstance(pipelines, list) or not all(
@@ -115,7 +149,12 @@ def load(root: Path) -> Project:
             path=path,
         )
 
-    return Project(name=validate_name(name), root=root, pipelines=tuple(pipelines))
+    return Project(
+        name=validate_name(name),
+        root=root,
+        pipelines=tuple(pipelines),
+        commands=commands,
+    )
 
 
 def find(start: Path) -> Project | None:

@@ -8,12 +8,16 @@ never imports a project's code itself. Two modes:
   ``UNIFLOW_EVENTS_FD`` and exits 0 on success, 1 when the pipeline fails.
 - ``python -m uniflow.runner --describe`` prints the project's pipelines and
   their parameter schemas as JSON on stdout.
+
+A command pipeline (declared in ``uniflow.toml``) runs as a child process of the
+runner, in its process group, so that stopping the group stops the command too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import json
 import os
 import sys
@@ -21,7 +25,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from uniflow import _context, jsondata, projects
+from uniflow import _context, command_pipelines, jsondata, parameters, projects
+from uniflow.command_pipelines import CommandPipeline
 from uniflow.errors import ConfigError, PipelineError, PipelineNotFound
 from uniflow.pipelines import Pipeline
 
@@ -29,17 +34,20 @@ EVENTS_FD_ENV = "UNIFLOW_EVENTS_FD"
 MAX_RESULT = 256 * 1024
 
 
-def discover(project: projects.Project) -> dict[str, Pipeline]:
+def discover(project: projects.Project) -> dict[str, Pipeline | CommandPipeline]:
     """Import a project's modules and return its pipelines by name.
+
+    The command pipelines that its ``uniflow.toml`` declares are among them.
 
     Raises:
         PipelineError: A module fails to import, or two pipelines share a name.
+        ConfigError: A Python pipeline has the name of a command pipeline.
     """
     root = str(project.root)
     if root not in sys.path:
         sys.path.insert(0, root)
 
-    found: dict[str, Pipeline] = {}
+    found: dict[str, Pipeline | CommandPipeline] = {c.name: c for c in project.commands}
     for path in project.module_files():
         relative = path.relative_to(project.root).with_suffix("")
         name = ".".join(relative.parts)
@@ -54,6 +62,8 @@ def discover(project: projects.Project) -> dict[str, Pipeline]:
             if not isinstance(value, Pipeline):
                 continue
             other = found.get(value.name)
+            if isinstance(other, CommandPipeline):
+                raise _clash(project, other, path)
             if other is not None and other is not value:
                 raise PipelineError(
                     f"Two pipelines are named {value.name!r} in project "
@@ -62,6 +72,19 @@ def discover(project: projects.Project) -> dict[str, Pipeline]:
                 )
             found[value.name] = value
     return found
+
+
+def _clash(
+    project: projects.Project, command: CommandPipeline, module: Path
+) -> ConfigError:
+    config = project.root / projects.CONFIG_NAME
+    return ConfigError(
+        f"Two pipelines are named {command.name!r} in project {project.name!r}: "
+        f"the command pipeline [pipelines.{command.name}] in {config} and the "
+        f"Python pipeline in {module.relative_to(project.root)}; rename the table "
+        "or give the function another name with @pipeline(name=...).",
+        path=config,
+    )
 
 
 def _why(exc: BaseException) -> str:
@@ -94,11 +117,10 @@ def execute(spec: dict[str, Any], events: Any) -> int:
             raise PipelineNotFound(
                 spec["pipeline_name"], project=project.name, available=sorted(found)
             )
+        if isinstance(target, CommandPipeline):
+            return _execute_command(target, spec, project.root, reporter)
 
-        arguments = _arguments(target, spec["parameters"])
-        result = target.func(
-            **{name: getattr(arguments, name) for name in type(arguments).model_fields}
-        )
+        result = target.func(**_arguments(target, spec["parameters"]))
     except SystemExit as exc:
         # sys.exit() in a pipeline ends the run as it would end a script: with
         # its code, or with its message on stderr and code 1.
@@ -111,13 +133,14 @@ def execute(spec: dict[str, Any], events: Any) -> int:
         if code == 0:
             reporter.emit("run_succeeded", result=None)
         else:
-            reporter.emit("run_failed", error=error)
+            reporter.emit("run_failed", error=error, exit_code=code)
         return code
     except BaseException as exc:
         traceback.print_exc()
         line = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        reporter.emit("run_failed", error=line)
-        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+        code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+        reporter.emit("run_failed", error=line, exit_code=code)
+        return code
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -126,17 +149,105 @@ def execute(spec: dict[str, Any], events: Any) -> int:
     return 0
 
 
-def _arguments(target: Pipeline, values: dict[str, Any]) -> Any:
+def _execute_command(
+    target: CommandPipeline,
+    spec: dict[str, Any],
+    root: Path,
+    reporter: _context.Reporter,
+) -> int:
+    # Imported here: most runs are of Python pipelines, and each import slows the
+    # start of every run.
+    import signal
+
+    values = parameters.resolve(
+        target.parameters_schema(), spec["parameters"], pipeline=target.name
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+    # Cancelling or timing out a run sends SIGTERM to its whole process group.
+    # The runner lives on until the command has ended, so that the command has
+    # the grace period before SIGKILL to finish its work, and its end is reported.
+    stopped: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _: stopped.append(signum))
+    try:
+        code = command_pipelines.run(
+            target,
+            values,
+            root=root,
+            run_id=spec["run_id"],
+            run_folder=Path(spec["run_folder"]),
+        )
+    except PipelineError as exc:
+        print(f"uniflow: {exc}", file=sys.stderr)
+        reporter.emit("run_failed", error=str(exc), exit_code=1)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    if code == 0 and stopped:  # it finished its work, but the run was stopped
+        error = "the command exited with code 0 after the run got SIGTERM"
+        code = -signal.SIGTERM
+    elif code == 0:
+        reporter.emit("run_succeeded", result=None)
+        return 0
+    else:
+        error = command_pipelines.exit_reason(code)
+
+    # A signal is reported as a shell reports it: 128 plus its number.
+    status = code if code > 0 else 128 - code
+    reporter.emit("run_failed", error=error, exit_code=status)
+    return status
+
+
+# The annotations whose values the daemon's check leaves as they must be passed.
+_PLAIN = {int: (int,), float: (float, int), str: (str,), bool: (bool,)}
+
+
+def _arguments(target: Pipeline, values: dict[str, Any]) -> dict[str, Any]:
+    plain = _plain_arguments(target, values)
+    if plain is not None:
+        return plain
+
     import pydantic
 
     try:
-        return target.parameters_model().model_validate(values)
+        arguments = target.parameters_model().model_validate(values)
+        return {name: getattr(arguments, name) for name in type(arguments).model_fields}
     except pydantic.ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
             for e in exc.errors(include_url=False)
         )
         raise PipelineError(f"Invalid parameters: {problems}") from None
+
+
+def _plain_arguments(target: Pipeline, values: dict[str, Any]) -> dict[str, Any] | None:
+    # Building a pydantic model takes longer than starting the interpreter, and
+    # most pipelines take only ints, floats, strings and bools. When every value
+    # already has its parameter's type there is nothing to convert, so pass the
+    # values as they are; anything else goes through pydantic.
+    try:
+        signature = inspect.signature(target.func, eval_str=True)
+    except Exception:
+        return None
+    given = dict(values)
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            return None
+        if param.name not in given:
+            if param.default is param.empty:
+                return None
+            continue
+        value = given[param.name]
+        kinds = _PLAIN.get(param.annotation)
+        if kinds is None or type(value) not in kinds:
+            return None
+        if param.annotation is float:
+            given[param.name] = float(value)
+    if given.keys() - signature.parameters.keys():
+        return None
+    return given
 
 
 def _json_or_none(value: Any) -> Any:
@@ -169,7 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--describe"]:
         return _describe_main(Path(argv[1]) if len(argv) > 1 else Path.cwd())
 
-    spec = json.loads(sys.stdin.read())
+    text = sys.stdin.read()
+    if not text:
+        # The daemon went away before it let this run go; the run is still queued
+        # and the next daemon starts it.
+        return 0
+    spec = json.loads(text)
     fd = int(os.environ[EVENTS_FD_ENV])
     # Processes the pipeline starts must not hold the pipe open, or the daemon
     # would wait for them too before it sees the run end.

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from uniflow import paths
+
+if TYPE_CHECKING:
+    from uniflow.store import Store
+
+logger = logging.getLogger(__name__)
+
+RUN_ID = re.compile(r"run_[0-9a-f]{16}")
+"""The form of every run id :func:`new_run_id` gives."""
 
 
 class RunStatus(StrEnum):
@@ -34,6 +48,36 @@ def timestamp(moment: datetime | None = None) -> str:
 def new_run_id() -> str:
     """Return a fresh, unguessable run id such as ``run_3f9c2a7b10de``."""
     return "run_" + secrets.token_hex(8)
+
+
+def prune(store: Store, finished_before: datetime) -> list[str]:
+    """Delete the runs that ended before ``finished_before``, with their folders.
+
+    Queued and running runs are never touched. The folders go once the runs are
+    gone from the store; one that cannot be removed is logged and left.
+
+    Returns:
+        The ids of the deleted runs.
+    """
+    deleted = store.prune_runs(timestamp(finished_before))
+    root = paths.runs_folder()
+    for run_id in deleted:
+        _remove_folder(root, run_id)
+    return deleted
+
+
+def _remove_folder(root: Path, run_id: str) -> None:
+    # An id read back from the store becomes a path: one of another form (say
+    # "../x") must not name a folder outside the runs folder.
+    if not RUN_ID.fullmatch(run_id):
+        logger.warning("Run id %r is not of the form run_<16 hex digits>", run_id)
+        return
+    try:
+        shutil.rmtree(root / run_id)
+    except FileNotFoundError:
+        pass  # a run cancelled while queued never had a folder
+    except OSError as exc:
+        logger.warning("The folder of run %s could not be removed: %s", run_id, exc)
 
 
 @dataclass

@@ -14,11 +14,12 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from uniflow.errors import ConfigError, TokenError, shorten
-from uniflow.runs import Run, RunStatus, StepRecord
+from uniflow.runs import Run, RunStatus, StepRecord, timestamp
 from uniflow.tokens import Role, Token
 
 # Each entry moves the schema one version up; never edit one that has shipped.
@@ -105,6 +106,23 @@ MAX_ERROR = 4000
 _RUN_FIELDS = frozenset(
     {"status", "started_at", "finished_at", "exit_code", "error", "result", "pid"}
 )
+# The runs prune_runs may delete: those that have ended before a moment.
+_ENDED_BEFORE = (
+    "SELECT run_id FROM runs WHERE status IN ('success', 'failed', 'cancelled') "
+    "AND finished_at < ?"
+)
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """An ``Idempotency-Key`` a token sent with a trigger, and the run it started."""
+
+    token_id: str
+    key: str
+    body_hash: str
+    """A hash of the request's body, to tell a retry from another request."""
+    run_id: str
+    created_at: str = field(default_factory=timestamp)
 
 
 class Store(Protocol):
@@ -123,6 +141,12 @@ class Store(Protocol):
     def remove_project(self, name: str) -> bool: ...
 
     def add_run(self, run: Run) -> None: ...
+    def add_keyed_run(
+        self, run: Run, key: IdempotencyKey, *, since: str
+    ) -> IdempotencyKey: ...
+    def idempotency_key(
+        self, token_id: str, key: str, *, since: str
+    ) -> IdempotencyKey | None: ...
     def run(self, run_id: str) -> Run | None: ...
     def runs(
         self,
@@ -143,6 +167,7 @@ class Store(Protocol):
     def update_run(self, run_id: str, **fields: Any) -> None: ...
     def run_ids_in(self, status: RunStatus) -> list[str]: ...
     def save_step(self, run_id: str, step: StepRecord) -> None: ...
+    def prune_runs(self, finished_before: str) -> list[str]: ...
     def close(self) -> None: ...
 
 
@@ -303,19 +328,48 @@ class SQLiteStore:
     def add_run(self, run: Run) -> None:
         """Insert a new run."""
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO runs (run_id, pipeline_name, project, status, parameters,"
-                " created_at, timeout) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run.run_id,
-                    run.pipeline_name,
-                    run.project,
-                    run.status.value,
-                    json.dumps(run.parameters, ensure_ascii=False, allow_nan=False),
-                    run.created_at,
-                    run.timeout,
-                ),
+            _insert_run(db, run)
+
+    def add_keyed_run(
+        self, run: Run, key: IdempotencyKey, *, since: str
+    ) -> IdempotencyKey:
+        """Insert a run and the idempotency key that asked for it, in one transaction.
+
+        Keys created before ``since`` have expired; they are deleted first, which
+        frees this key too if it was one of them. When the token holds the key
+        already, nothing is inserted.
+
+        Returns:
+            The key as recorded: ``key`` when the run was inserted, else the
+            earlier one, whose ``run_id`` names the run it started.
+        """
+        with self._transaction() as db:
+            db.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (since,))
+            inserted = db.execute(
+                "INSERT INTO idempotency_keys (token_id, key, body_hash, run_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (token_id, key) DO NOTHING",
+                (key.token_id, key.key, key.body_hash, key.run_id, key.created_at),
             )
+            if inserted.rowcount == 0:
+                row = db.execute(
+                    "SELECT * FROM idempotency_keys WHERE token_id = ? AND key = ?",
+                    (key.token_id, key.key),
+                ).fetchone()
+                return _idempotency_key(row)
+            _insert_run(db, run)
+        return key
+
+    def idempotency_key(
+        self, token_id: str, key: str, *, since: str
+    ) -> IdempotencyKey | None:
+        """Return a token's idempotency key unless it was created before ``since``."""
+        row = self._db.execute(
+            "SELECT * FROM idempotency_keys WHERE token_id = ? AND key = ? "
+            "AND created_at >= ?",
+            (token_id, key, since),
+        ).fetchone()
+        return _idempotency_key(row) if row else None
 
     def run(self, run_id: str) -> Run | None:
         """Return the run with this id and its steps, or None."""
@@ -448,6 +502,55 @@ class SQLiteStore:
                     _short_error(step.error),
                 ),
             )
+
+    def prune_runs(self, finished_before: str) -> list[str]:
+        """Delete the runs that ended before ``finished_before``, in one transaction.
+
+        Their steps and idempotency keys go with them; queued and running runs
+        are never touched. Their folders are the caller's to remove.
+
+        Returns:
+            The ids of the deleted runs.
+        """
+        with self._transaction() as db:
+            ended = db.execute(_ENDED_BEFORE, (finished_before,))
+            run_ids = [row["run_id"] for row in ended]
+            for table in ("steps", "idempotency_keys"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE run_id IN ({_ENDED_BEFORE})",
+                    (finished_before,),
+                )
+            db.execute(
+                f"DELETE FROM runs WHERE run_id IN ({_ENDED_BEFORE})",
+                (finished_before,),
+            )
+        return run_ids
+
+
+def _insert_run(db: sqlite3.Connection, run: Run) -> None:
+    db.execute(
+        "INSERT INTO runs (run_id, pipeline_name, project, status, parameters,"
+        " created_at, timeout) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            run.run_id,
+            run.pipeline_name,
+            run.project,
+            run.status.value,
+            json.dumps(run.parameters, ensure_ascii=False, allow_nan=False),
+            run.created_at,
+            run.timeout,
+        ),
+    )
+
+
+def _idempotency_key(row: sqlite3.Row) -> IdempotencyKey:
+    return IdempotencyKey(
+        token_id=row["token_id"],
+        key=row["key"],
+        body_hash=row["body_hash"],
+        run_id=row["run_id"],
+        created_at=row["created_at"],
+    )
 
 
 def _column(name: str, value: Any) -> Any:

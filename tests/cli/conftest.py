@@ -174,15 +174,7 @@ def cli_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliDaemon]:
     The home's config.toml asks for a free port. The first command's outcome is
     kept for the tests that check what auto-start and provisioning do.
     """
-    root = tmp_path_factory.mktemp("cli-session")
-    home = root / "home"
-    home.mkdir(mode=0o700)
-    (home / "config.toml").write_text("[daemon]\nport = 0\n", encoding="utf-8")
-    project = root / "testproj"
-    shutil.copytree(
-        FIXTURE_PROJECT, project, ignore=shutil.ignore_patterns("__pycache__")
-    )
-    runner = Cli(home)
+    runner, project = new_cli(tmp_path_factory.mktemp("cli-session"))
     try:
         first = runner("run", "hello", "--wait", cwd=project)
         state = runner.state()
@@ -203,10 +195,29 @@ def cli_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliDaemon]:
         runner.stop_daemon()
 
 
+def new_cli(root: Path) -> tuple[Cli, Path]:
+    """Return a CLI whose home in ``root`` asks for a free port, and a copy of the
+    test project beside it."""
+    home = root / "home"
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text("[daemon]\nport = 0\n", encoding="utf-8")
+    project = root / "testproj"
+    shutil.copytree(
+        FIXTURE_PROJECT, project, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return Cli(home), project
+
+
 @pytest.fixture(scope="session")
 def make_cli() -> type[Cli]:
     """The Cli class, for a fixture that needs a home other than the test's."""
     return Cli
+
+
+@pytest.fixture(scope="session")
+def cli_in() -> Any:
+    """:func:`new_cli`, for test modules (which cannot import this conftest)."""
+    return new_cli
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -86,6 +87,8 @@ def test_status_exits_zero_while_running(started):
     assert state is not None
     assert state["url"] in status.said
     assert str(state["pid"]) in status.said
+    cpus = os.cpu_count() or 2
+    assert f"Runs: 0 running, 0 queued (at most {cpus} at once)." in status.said
 
 
 def test_status_exits_three_when_stopped(cli):
@@ -105,6 +108,7 @@ def test_stop_ends_the_daemon_and_record(cli, alive):
 
     assert stopped.code == 0, stopped
     assert f"pid {state['pid']}" in stopped.said
+    assert "running runs get 10 s to finish" in stopped.said
     # stop returns once the process has exited: no waiting here either.
     assert not alive(state["pid"])
     assert not (cli.home / "daemon.json").exists()

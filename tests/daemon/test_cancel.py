@@ -7,7 +7,6 @@ import time
 
 import httpx
 import pytest
-from conftest import FIXTURE_PROJECT, copy_project
 from helpers import trigger
 
 
@@ -25,18 +24,9 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def one_slot(spawn_daemon, tmp_path):
+def one_slot(testproj_daemon):
     """A daemon that runs one run at a time and gives cancelled runs 2 s."""
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "config.toml").write_text(
-        "[daemon]\nmax_concurrent_runs = 1\ncancel_grace = 2\n"
-    )
-    running = spawn_daemon(home)
-    running.admin = running.token("admin")
-    project = copy_project(FIXTURE_PROJECT, tmp_path / "p")
-    with running.client() as admin:
-        admin.register_project("testproj", str(project))
+    running = testproj_daemon("max_concurrent_runs = 1\ncancel_grace = 2")
     with httpx.Client(
         base_url=running.url,
         headers={"Authorization": f"Bearer {running.token('operator')}"},
@@ -115,3 +105,28 @@ def test_run_cancelled_as_queued_never_starts(one_slot):
                 assert run["status"] == "cancelled"
                 assert run["started_at"] is None and run["exit_code"] is None
                 assert not (running.home / "runs" / run_id).exists()
+
+
+def test_cancel_kills_what_ignores_sigterm(one_slot, wait_until):
+    running, client = one_slot
+    run_id = trigger(client, "stubborn")
+    files = [
+        running.home / "runs" / run_id / f"{who}.pid" for who in ("child", "grandchild")
+    ]
+    wait_until(
+        lambda: all(f.exists() for f in files),
+        what="the pipeline's child and grandchild to start",
+    )
+    pids = [running.store().run(run_id).pid, *(int(f.read_text()) for f in files)]
+
+    started = time.monotonic()
+    answer = client.post(f"/api/v1/runs/{run_id}/cancel")
+    with running.client() as admin:
+        run = admin.wait_for_run(run_id, timeout=30, interval=0.05)
+    took = time.monotonic() - started
+
+    assert answer.status_code == 202, answer.text
+    assert run["status"] == "cancelled"
+    # SIGTERM changed nothing: only SIGKILL, after the 2 s of grace, ended it.
+    assert 2 - 0.1 <= took < 2 + 5
+    assert [pid for pid in pids if alive(pid)] == []

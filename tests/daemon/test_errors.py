@@ -7,7 +7,6 @@ import uuid
 
 import httpx
 import pytest
-from conftest import FIXTURE_PROJECT, copy_project
 
 from uniflow.config import Settings
 from uniflow.runs import Run
@@ -211,15 +210,8 @@ def test_500_shows_a_request_id_not_a_traceback(spawn_daemon, problem):
     assert "Traceback" in log and "no such table: steps" in log
 
 
-def test_trigger_limit_gets_429_with_retry_after(spawn_daemon, problem, tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "config.toml").write_text("[daemon]\ntrigger_limit = 2\n")
-    running = spawn_daemon(home)
-    project = copy_project(FIXTURE_PROJECT, tmp_path / "testproj")
-    running.admin = running.token("admin")
-    with running.client() as admin:
-        admin.register_project("testproj", str(project))
+def test_trigger_limit_gets_429_with_retry_after(testproj_daemon, problem):
+    running = testproj_daemon("trigger_limit = 2")
     body = {"pipeline_name": "hello", "project": "testproj"}
     refused_body = {**body, "parameters": {"times": "x"}}
 

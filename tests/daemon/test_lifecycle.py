@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from uniflow.runs import RunStatus
@@ -15,39 +17,181 @@ def status_of(daemon, run_id):
     return daemon.store().run(run_id).status
 
 
-def test_stop_cancels_running_keeps_queued(spawn_daemon, fixture_project, wait_until):
-    first = spawn_daemon()
+def short_stop(home: Path, seconds: int = 2) -> Path:
+    """Give running runs ``seconds`` to finish when the daemon stops."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(f"[daemon]\nstop_grace = {seconds}\n")
+    return home
+
+
+def test_stop_lets_runs_finish_cancels_the_rest_keeps_queued(
+    spawn_daemon, fixture_project, tmp_path, wait_until
+):
+    first = spawn_daemon(short_stop(tmp_path / "home"))
     first.admin = first.token("admin")
-    home = first.home
+    gate = tmp_path / "gate"
     with first.client() as client:
         client.register_project("testproj", str(fixture_project))
+        quick = client.trigger_run("gated", {"gate": str(gate)}, project="testproj")
         slow = [
             client.trigger_run("sleepy", {"seconds": 120}, project="testproj")["run_id"]
-            for _ in range(os.cpu_count() or 2)
+            for _ in range((os.cpu_count() or 2) - 1)
         ]
         wait_until(
-            lambda: all(status_of(first, r) is RunStatus.RUNNING for r in slow),
-            what="the slow runs to start",
+            lambda: all(
+                status_of(first, r) is RunStatus.RUNNING
+                for r in [quick["run_id"], *slow]
+            ),
+            what="the runs to start",
         )
         queued = client.trigger_run("hello", project="testproj")["run_id"]
-    assert status_of(first, queued) is RunStatus.QUEUED
+        assert status_of(first, queued) is RunStatus.QUEUED
 
-    first.stop()
+        first.process.send_signal(signal.SIGTERM)
+        # While it waits for its runs it still answers, but takes no new run.
+        refused = wait_until(
+            lambda: (
+                _trigger_answer(first, client) if first.process.poll() is None else None
+            ),
+            what="a trigger refused while the daemon stops",
+        )
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "stopping" in refused.json()["detail"]
+        assert refused.headers["Retry-After"].isdigit()
+        assert client.status()["accepting_runs"] is False
+        gate.touch()  # the quick run may end within the grace period
+
+    first.process.wait(timeout=30)
     assert first.process.returncode == 0
+    assert status_of(first, quick["run_id"]) is RunStatus.SUCCESS
     for run_id in slow:
         run = first.store().run(run_id)
         assert run.status is RunStatus.CANCELLED
-        assert "daemon stopped" in run.error
+        assert (
+            run.error
+            == "the daemon stopped before the run finished (it waited 2 s for it)"
+        )
     assert status_of(first, queued) is RunStatus.QUEUED
 
-    second = spawn_daemon(home)
+    second = spawn_daemon(first.home)
     second.admin = first.admin
     with second.client() as client:
         finished = client.wait_for_run(queued, timeout=60, interval=0.05)
     assert finished["status"] == "success"
 
 
-def test_killed_daemon_fails_its_runs(spawn_daemon, fixture_project, wait_until):
+def _trigger_answer(daemon, client):
+    import httpx
+
+    try:
+        answer = httpx.post(
+            f"{daemon.url}/api/v1/runs",
+            json={"pipeline_name": "hello", "project": "testproj"},
+            headers={"Authorization": f"Bearer {daemon.admin}"},
+            timeout=10,
+        )
+    except httpx.TransportError:
+        return None
+    return answer if answer.status_code == 503 else None
+
+
+def test_killed_daemon_runs_are_watched_again(
+    spawn_daemon, fixture_project, tmp_path, wait_until
+):
+    first = spawn_daemon()
+    first.admin = first.token("admin")
+    gate = tmp_path / "gate"
+    with first.client() as client:
+        client.register_project("testproj", str(fixture_project))
+        run_id = client.trigger_run("gated", {"gate": str(gate)}, project="testproj")[
+            "run_id"
+        ]
+    wait_until(
+        lambda: [s.state for s in first.store().run(run_id).steps] == ["running"],
+        what="the run's step to start",
+    )
+    pid = first.store().run(run_id).pid
+
+    first.process.kill()
+    first.process.wait()
+    assert group_alive(pid)  # the run's process outlives a killed daemon
+
+    second = spawn_daemon(first.home)
+    second.admin = first.admin
+    assert status_of(second, run_id) is RunStatus.RUNNING
+    with second.client() as client:
+        assert client.status()["runs"]["running"] == 1
+        gate.touch()
+        finished = client.wait_for_run(run_id, timeout=60, interval=0.05)
+    assert finished["status"] == "success", finished
+    assert finished["result"] == {"pid": pid}
+    assert finished["exit_code"] == 0
+    assert [(s["name"], s["state"]) for s in finished["steps"]] == [
+        ("wait_for", "success")
+    ]
+    log = (second.home / "runs" / run_id / "output.log").read_text()
+    assert log.splitlines() == ["waiting", "through"]
+
+
+def test_killed_daemon_queue_runs_once_each_after_restart(
+    testproj_daemon, spawn_daemon, tmp_path, wait_until
+):
+    first = testproj_daemon("max_concurrent_runs = 1")
+    gate = tmp_path / "gate"
+    with first.client() as client:
+        held = client.trigger_run("gated", {"gate": str(gate)}, project="testproj")
+        queued = [
+            client.trigger_run("hello", {"name": f"q{i}"}, project="testproj")
+            for i in range(3)
+        ]
+    wait_until(lambda: status_of(first, held["run_id"]) is RunStatus.RUNNING)
+    first.process.kill()
+    first.process.wait()
+    assert all(status_of(first, r["run_id"]) is RunStatus.QUEUED for r in queued)
+
+    second = spawn_daemon(first.home)
+    second.admin = first.admin
+    gate.touch()
+    with second.client() as client:
+        ended = [
+            client.wait_for_run(r["run_id"], timeout=60, interval=0.05)
+            for r in [held, *queued]
+        ]
+    assert [r["status"] for r in ended] == ["success"] * 4, ended
+    # Each queued run ran once, one after another, in the order it came.
+    starts = [r["started_at"] for r in ended[1:]]
+    assert starts == sorted(starts)
+    for i, run in enumerate(queued):
+        log = (second.home / "runs" / run["run_id"] / "output.log").read_text()
+        assert log.count(f"q{i}") == 1, log
+
+
+def test_adopted_run_can_be_cancelled(spawn_daemon, fixture_project, wait_until):
+    first = spawn_daemon()
+    first.admin = first.token("admin")
+    with first.client() as client:
+        client.register_project("testproj", str(fixture_project))
+        run_id = client.trigger_run("holds_child", project="testproj")["run_id"]
+    child_pid = first.home / "runs" / run_id / "child.pid"
+    wait_until(child_pid.exists, what="the run's child to start")
+    child = int(child_pid.read_text())
+    first.process.kill()
+    first.process.wait()
+
+    second = spawn_daemon(first.home)
+    second.admin = first.admin
+    with second.client() as client:
+        assert client.cancel_run(run_id)["status"] == "running"
+        finished = client.wait_for_run(run_id, timeout=60, interval=0.05)
+    assert finished["status"] == "cancelled"
+    assert "cancelled by token" in finished["error"]
+    wait_until(lambda: not alive(child), what="the run's child to be killed")
+
+
+def test_run_that_ended_without_a_daemon_fails(
+    spawn_daemon, fixture_project, tmp_path, wait_until
+):
     first = spawn_daemon()
     first.admin = first.token("admin")
     with first.client() as client:
@@ -57,17 +201,48 @@ def test_killed_daemon_fails_its_runs(spawn_daemon, fixture_project, wait_until)
         ]
     wait_until(lambda: status_of(first, run_id) is RunStatus.RUNNING)
     pid = first.store().run(run_id).pid
-
     first.process.kill()
     first.process.wait()
-    assert group_alive(pid)  # the run's process outlives a killed daemon
+    os.killpg(pid, signal.SIGKILL)
+    wait_until(lambda: not alive(pid), what="the run's process to end")
 
     second = spawn_daemon(first.home)
     run = second.store().run(run_id)
     assert run.status is RunStatus.FAILED
     assert run.error == "the daemon stopped while the run was running"
     assert run.finished_at is not None
-    wait_until(lambda: not group_alive(pid), what="the orphaned run to be stopped")
+
+
+def test_timeout_stops_the_run_and_fails_it(daemon):
+    with daemon.client() as client:
+        started = time.monotonic()
+        run = client.trigger_run("overruns", project="testproj")
+        run = client.wait_for_run(run["run_id"], timeout=60, interval=0.05)
+    assert run["status"] == "failed"
+    assert run["error"] == "timed out after 1 s"
+    assert run["exit_code"] == -signal.SIGTERM
+    assert time.monotonic() - started < 30
+
+
+def test_status_counts_running_and_queued(testproj_daemon, tmp_path, wait_until):
+    running = testproj_daemon("max_concurrent_runs = 1")
+    gate = tmp_path / "gate"
+    with running.client() as client:
+        first = client.trigger_run("gated", {"gate": str(gate)}, project="testproj")
+        later = [client.trigger_run("hello", project="testproj") for _ in range(2)]
+    wait_until(lambda: status_of(running, first["run_id"]) is RunStatus.RUNNING)
+
+    with running.client(running.token("viewer")) as viewer:
+        assert viewer.status() == {
+            "version": viewer.health()["version"],
+            "accepting_runs": True,
+            "max_concurrent_runs": 1,
+            "runs": {"running": 1, "queued": 2},
+        }
+        gate.touch()
+        for run in later:
+            viewer.wait_for_run(run["run_id"], timeout=60, interval=0.05)
+        assert viewer.status()["runs"] == {"running": 0, "queued": 0}
 
 
 def test_leftover_processes_are_killed(daemon, wait_until):

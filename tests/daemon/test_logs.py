@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import httpx
 import pytest
 from helpers import trigger
+
+from uniflow.daemon.logs import FOLLOWERS, IDLE
 
 
 def test_log_from_offset_sends_nothing_twice(operator, wait_run):
@@ -115,3 +120,61 @@ def test_follow_of_an_ended_run_sends_all(daemon, operator, operator_secret, wai
 
     assert size == 1024 * 1024  # one page of a polled answer
     assert followed == 3000 * 1024
+
+
+def held_by(pid):
+    """Return the threads and the open files (by what they point to) of ``pid``."""
+    fds = Path(f"/proc/{pid}/fd")
+    targets = []
+    for fd in fds.iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except FileNotFoundError:
+            pass  # closed while listed
+    return len(os.listdir(f"/proc/{pid}/task")), sorted(targets)
+
+
+def test_follower_that_leaves_holds_nothing(spawn_daemon, fixture_project, wait_until):
+    own = spawn_daemon()
+    own.admin = own.token("admin")
+    with own.client() as admin:
+        admin.register_project("testproj", str(fixture_project))
+    headers = {"Authorization": f"Bearer {own.token('operator')}"}
+    with httpx.Client(base_url=own.url, headers=headers, timeout=30) as client:
+        # One line, then nothing: its followers have nothing more to write.
+        run_id = trigger(client, "ticks", count=1, every=120)
+        try:
+            leave_followers_behind(own, client, run_id, wait_until)
+        finally:
+            client.post(f"/api/v1/runs/{run_id}/cancel")
+
+
+def leave_followers_behind(own, client, run_id, wait_until):
+    logs = f"/api/v1/runs/{run_id}/logs"
+    wait_until(lambda: client.get(logs).content, what="the run's first line")
+
+    def follow_and_leave():
+        with httpx.Client(base_url=own.url, headers=client.headers) as other:
+            with other.stream("GET", logs, params={"follow": "true"}) as answer:
+                if answer.status_code == 429:
+                    return False  # the daemon has not yet seen a follower leave
+                assert answer.status_code == 200, answer.read()
+                assert next(answer.iter_bytes()) == b"tick 0\n"
+                return True
+
+    # Each of the daemon's request threads opens its store connection on its first
+    # request and keeps it: let every one of them serve one before counting.
+    for _ in range(4 * 8):
+        client.get(f"/api/v1/runs/{run_id}")
+    before = held_by(own.process.pid)
+
+    # More followers than may stream at once, each leaving before the next comes;
+    # the daemon notices within a poll, well before IDLE.
+    for _ in range(FOLLOWERS + 2):
+        wait_until(follow_and_leave, timeout=IDLE / 3, what="a follower slot")
+
+    try:
+        wait_until(lambda: held_by(own.process.pid) == before, timeout=IDLE / 3)
+    except AssertionError:
+        assert held_by(own.process.pid) == before  # shows what is left behind
+        raise

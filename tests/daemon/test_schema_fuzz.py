@@ -39,7 +39,7 @@ SETTINGS = hypothesis.settings(
     database=None,
     suppress_health_check=list(hypothesis.HealthCheck),
 )
-OPERATIONS = 13
+OPERATIONS = 15
 MIN_CASES = 300
 
 _sent: dict[str, int] = {}
