@@ -250,8 +250,9 @@ def runs_cancel(out: Console, err: Console, run_id: str, wait: bool) -> None:
         )
 
 
-def runs_logs(out: Console, err: Console, run_id: str, follow: bool) -> None:
-    """Print a run's output as it was written, or follow it until the run ends."""
+def runs_logs(out: Console, err: Console, run_id: str, follow: bool) -> int:
+    """Print a run's output as it was written, or follow it until the run ends;
+    return the exit code."""
     session = open_session(err)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
@@ -274,8 +275,14 @@ def runs_logs(out: Console, err: Console, run_id: str, follow: bool) -> None:
                 return
             write(data)
 
-    call(session, err, show)
+    try:
+        call(session, err, show)
+    except KeyboardInterrupt:
+        write(b"", final=True)
+        err.print(f"Stopped following; run {run_id} goes on.")
+        return ExitCode.INTERRUPTED
     write(b"", final=True)
+    return ExitCode.OK
 
 
 def runs_prune(out: Console, err: Console, older_than: str) -> None:

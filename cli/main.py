@@ -18,7 +18,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-runs_app = typer.Typer(help="List and show runs.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="List, show, follow, cancel and prune runs.", no_args_is_help=True
+)
 token_app = typer.Typer(
     help="Create, list and revoke API tokens.", no_args_is_help=True
 )
@@ -193,7 +195,7 @@ def runs_logs(
     """
     from uniflow.cli import commands
 
-    commands.runs_logs(out, err, run_id, follow)
+    raise typer.Exit(commands.runs_logs(out, err, run_id, follow))
 
 
 def _duration(value: str) -> str:

@@ -10,14 +10,16 @@ explains it (a path, a field, a status) besides its message::
     ├── PipelineError
     │   ├── PipelineNotFound     no pipeline of that name in the project
     │   └── ParameterError       parameters do not match the pipeline's signature
-    ├── RunNotFound
+    ├── RunNotFound              no run of that id
+    ├── RunFinished              the run has ended; it cannot be cancelled
     ├── DurationError            a duration such as '30d' cannot be read
     ├── TokenError               a token request is invalid (name, role, id)
     ├── AuthenticationError      no valid credential (HTTP 401)
     ├── PermissionDenied         the credential's role is too weak (HTTP 403)
     ├── CredentialError          the credential store failed or timed out
     ├── DaemonError
-    │   └── DaemonNotRunning     nothing answers at the daemon's address
+    │   ├── DaemonNotRunning     nothing answers at the daemon's address
+    │   └── DaemonStopping       the daemon is stopping and takes no new run
     └── APIError                 any other error answer from a UniFlow server
 """
 

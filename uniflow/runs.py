@@ -46,7 +46,7 @@ def timestamp(moment: datetime | None = None) -> str:
 
 
 def new_run_id() -> str:
-    """Return a fresh, unguessable run id such as ``run_3f9c2a7b10de``."""
+    """Return a fresh, unguessable run id such as ``run_3f9c2a7b10de4a51``."""
     return "run_" + secrets.token_hex(8)
 
 

@@ -305,6 +305,30 @@ def test_ctrl_c_stops_following_not_run(setup, wait_until):
     assert setup.run("runs", "cancel", run_id).code == 0
 
 
+def test_ctrl_c_stops_runs_logs_follow_not_run(setup, wait_until):
+    body = {
+        "pipeline_name": "ticks",
+        "project": "testproj",
+        "parameters": {"count": 600, "every": 0.2},
+    }
+    with setup.http() as http:
+        run_id = (
+            http.post("/api/v1/runs", json=body).raise_for_status().json()["run_id"]
+        )
+    terminal = Terminal(setup, "runs", "logs", run_id, "-f")
+    wait_until(lambda: "tick 1" in terminal.text, 60, "the run's output")
+
+    terminal.process.send_signal(signal.SIGINT)
+
+    assert terminal.wait() == 130, terminal.text
+    assert f"Stopped following; run {run_id} goes on." in terminal.text
+    assert "Aborted" not in terminal.text and "Traceback" not in terminal.text
+    with setup.http() as http:
+        run = http.get(f"/api/v1/runs/{run_id}").raise_for_status().json()
+        assert run["status"] == "running"
+    assert setup.run("runs", "cancel", run_id).code == 0
+
+
 # When the daemon streams as many logs as it may
 
 
