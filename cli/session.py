@@ -18,7 +18,8 @@ from typing import TypeVar
 
 from rich.console import Console
 
-from uniflow import config, credentials, paths, tokens
+from uniflow import audit, config, credentials, paths, tokens
+from uniflow.audit import Action
 from uniflow.cli import daemon_control
 from uniflow.cli.locks import exclusive
 from uniflow.client import Client, check_url
@@ -92,9 +93,27 @@ def provision(session: Session, errors: Console) -> None:
         name = f"cli {getpass.getuser()}@{socket.gethostname()}"
         for token in store.tokens():
             # An earlier CLI token whose secret is gone is of no use to anyone.
-            if token.name == name and token.state == "active":
+            if token.name == name and token.state() == "active":
                 tokens.revoke(store, token.token_id)
-        _, secret = tokens.issue(store, name, Role.ADMIN)
+                audit.record(
+                    store,
+                    Action.TOKEN_REVOKE,
+                    None,
+                    client="local",
+                    target=token.token_id,
+                )
+        expires_at, lifetime = tokens.expiry(config.load().token_policy())
+        token, secret = tokens.issue(
+            store, name, Role.ADMIN, expires_at=expires_at, lifetime=lifetime
+        )
+        audit.record(
+            store,
+            Action.TOKEN_CREATE,
+            None,
+            client="local",
+            target=token.token_id,
+            detail="the CLI's own token, created in the local store",
+        )
         stored = credentials.store(session.url, secret)
     if stored.fallback:
         errors.print(

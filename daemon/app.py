@@ -16,17 +16,16 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 import uniflow
-from uniflow import durations, jsondata, parameters, projects, runs, tokens
+from uniflow import durations, jsondata, parameters, projects, runs
+from uniflow.audit import Action
 from uniflow.catalog import Catalog
 from uniflow.config import Settings
 from uniflow.daemon import auth, idempotency
 from uniflow.daemon.logs import add_log_routes
 from uniflow.daemon.models import (
     Created,
-    CreateToken,
     DaemonStatus,
     Health,
-    NewToken,
     PageQuery,
     PipelineList,
     PipelineQuery,
@@ -41,9 +40,6 @@ from uniflow.daemon.models import (
     RunOut,
     RunPath,
     RunQuery,
-    TokenList,
-    TokenOut,
-    TokenPath,
     TriggerHeaders,
     TriggerRun,
     ValidationProblem,
@@ -56,19 +52,19 @@ from uniflow.daemon.problems import (
     problem,
 )
 from uniflow.daemon.supervisor import Supervisor
-from uniflow.daemon.throttle import TriggerLimit
+from uniflow.daemon.throttle import TriggerLimit, Window
+from uniflow.daemon.tokens_api import add_token_routes
 from uniflow.errors import (
     ConfigError,
     DaemonStopping,
     PipelineError,
     ProjectError,
-    RunNotFound,
     UniFlowError,
     shorten,
 )
 from uniflow.runs import Run, RunStatus, new_run_id, timestamp
 from uniflow.store import Store
-from uniflow.tokens import Role
+from uniflow.tokens import Policy, Role
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +73,10 @@ API_DESCRIPTION = """\
 Trigger and watch UniFlow pipeline runs, and manage projects and tokens.
 
 Every `/api/v1` request needs a token: `Authorization: Bearer <token>`. Roles: a
-*viewer* reads, an *operator* also triggers runs, an *admin* also manages projects
-and tokens. Create one with `uniflow token create --name NAME --role ROLE`, then
-press **Authorize** above.
+*viewer* reads, an *operator* also triggers and cancels runs, an *admin* also
+manages projects and tokens. A token may be limited to one project, and expires
+(90 days unless told otherwise). Create one with `uniflow token create --name NAME
+--role ROLE`, then press **Authorize** above.
 
 Every error is an RFC 9457 `application/problem+json` body with `type`, `title`,
 `status` and `detail`; a 422 also lists each invalid field in `errors`. Lists are
@@ -90,7 +87,10 @@ paged: pass a page's `next_cursor` as `cursor` to get the next one.
 # The headers some answers carry, documented on every answer with that status.
 _HEADERS = {
     "401": {"WWW-Authenticate": 'Always `Bearer realm="uniflow"`.'},
-    "429": {"Retry-After": "Seconds until the token may trigger again."},
+    "429": {
+        "Retry-After": "Seconds until the token may trigger, or the client "
+        "authenticate, again."
+    },
     "503": {"Retry-After": "Seconds until the daemon may take runs again."},
     "500": {"X-Request-Id": "The id of the daemon's log line with the cause."},
 }
@@ -150,13 +150,30 @@ def create_app(
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    guard = auth.Guard(
+        store=store,
+        allowed_hosts=auth.LOOPBACK_NAMES
+        | set(settings.allowed_hosts)
+        | (
+            {settings.host.lower()} if settings.host not in ("0.0.0.0", "::") else set()
+        ),
+        failures=Window(settings.auth_failure_limit)
+        if settings.auth_failure_limit
+        else None,
+    )
+
     @app.before_request
     def check() -> Response | None:
         g.started = time.perf_counter()
+        refused = auth.check_origin(guard)
         # OPTIONS only lists the allowed methods, whatever the role.
-        if not request.path.startswith("/api/") or request.method == "OPTIONS":
-            return None
-        return auth.check_request(store) or _check_body()
+        if (
+            refused
+            or not request.path.startswith("/api/")
+            or request.method == "OPTIONS"
+        ):
+            return refused
+        return auth.check_request(guard) or _check_body()
 
     @app.after_request
     def timing(response: Response) -> Response:
@@ -183,7 +200,7 @@ def create_app(
         lambda: redirect("/docs/swagger", code=302)
     )
     limit = TriggerLimit(settings.trigger_limit) if settings.trigger_limit else None
-    app.register_api(_api(store, supervisor, catalog, limit))
+    app.register_api(_api(store, supervisor, catalog, limit, settings.token_policy()))
     return app
 
 
@@ -196,6 +213,7 @@ def _api(
     supervisor: Supervisor,
     catalog: Catalog,
     limit: TriggerLimit | None,
+    policy: Policy,
 ) -> APIBlueprint:
     api = APIBlueprint(
         "api",
@@ -219,7 +237,7 @@ def _api(
     _add_run_routes(api, store, supervisor, catalog, project_root, limit)
     _add_status_route(api, supervisor)
     _add_project_routes(api, store, catalog, project_root)
-    _add_token_routes(api, store)
+    add_token_routes(api, store, policy)
     return api
 
 
@@ -267,6 +285,7 @@ def _add_run_routes(
     def start_run(body: TriggerRun, token_id: str, key: str | None) -> Response:
         if not supervisor.accepting:
             raise DaemonStopping()
+        auth.project_of(body.project)
         described = catalog.describe(project_root(body.project))
         target = described.pipeline(body.pipeline_name)
         schema = target["parameters"]
@@ -287,6 +306,12 @@ def _add_run_routes(
             return replayed
         supervisor.submit(run.run_id)
         logger.info("Run %s queued by token %s", run.run_id, token_id)
+        auth.record(
+            store,
+            Action.RUN_TRIGGER,
+            target=run.run_id,
+            detail=f"{run.project}/{run.pipeline_name}",
+        )
         answer = jsonify(run.to_dict())
         answer.status_code = 201
         answer.headers["Location"] = f"/api/v1/runs/{run.run_id}"
@@ -306,10 +331,12 @@ def _add_run_routes(
     @auth.requires(Role.OPERATOR)
     def cancel_run(path: RunPath) -> Any:
         token = g.token
+        auth.visible(store.run(path.run_id), path.run_id)
         run = supervisor.cancel(
             path.run_id, f"cancelled by token {token.name!r} ({token.token_id})"
         )
         logger.info("Run %s cancelled by token %s", run.run_id, token.token_id)
+        auth.record(store, Action.RUN_CANCEL, target=run.run_id)
         answer = jsonify(run.to_dict())
         answer.status_code = 200 if run.status is RunStatus.CANCELLED else 202
         return answer
@@ -324,10 +351,7 @@ def _add_run_routes(
     )
     @auth.requires(Role.VIEWER)
     def get_run(path: RunPath) -> Any:
-        run = store.run(path.run_id)
-        if run is None:
-            raise RunNotFound(path.run_id)
-        return jsonify(run.to_dict())
+        return jsonify(auth.visible(store.run(path.run_id), path.run_id).to_dict())
 
     @api.get(
         "/runs",
@@ -344,6 +368,7 @@ def _add_run_routes(
             found, position = store.runs_json(
                 pipeline_name=query.pipeline_name,
                 status=query.status,
+                project=auth.project_of(query.project),
                 limit=query.limit,
                 after=read_cursor("runs", query.cursor, str),
             )
@@ -382,7 +407,7 @@ def _add_prune_route(api: APIBlueprint, store: Store, runs_tag: Tag) -> None:
         "role.",
         responses={200: Pruned, **error_answers(413, 415)},
     )
-    @auth.requires(Role.ADMIN)
+    @auth.requires(Role.ADMIN, all_projects=True)
     def prune_runs(body: PruneRuns) -> Any:
         moment = datetime.now(UTC) - durations.parse(body.older_than)
         deleted = runs.prune(store, moment)
@@ -392,6 +417,11 @@ def _add_prune_route(api: APIBlueprint, store: Store, runs_tag: Tag) -> None:
             len(deleted),
             finished_before,
             g.token.token_id,
+        )
+        auth.record(
+            store,
+            Action.RUNS_PRUNE,
+            detail=f"{len(deleted)} runs that ended before {finished_before}",
         )
         return jsonify(deleted=len(deleted), finished_before=finished_before)
 
@@ -416,8 +446,9 @@ def _add_project_routes(
     )
     @auth.requires(Role.VIEWER)
     def list_pipelines(query: PipelineQuery) -> Any:
-        if query.project:
-            roots = {query.project: project_root(query.project)}
+        project = auth.project_of(query.project)
+        if project:
+            roots = {project: project_root(project)}
         else:
             roots = {name: Path(root) for name, root in store.projects().items()}
 
@@ -445,7 +476,12 @@ def _add_project_routes(
     )
     @auth.requires(Role.VIEWER)
     def list_projects(query: PageQuery) -> Any:
-        found = [{"name": n, "path": p} for n, p in store.projects().items()]
+        scope = g.token.project
+        found = [
+            {"name": n, "path": p}
+            for n, p in store.projects().items()
+            if scope in (None, n)
+        ]
         items, position = in_order(found, lambda p: [p["name"]], query, "projects")
         return page(to_json(items), query, "projects", position)
 
@@ -459,7 +495,7 @@ def _add_project_routes(
         "(409). This allows running the folder's code, so it needs the admin role.",
         responses={201: ProjectOut, 200: ProjectOut, **error_answers(409, 413, 415)},
     )
-    @auth.requires(Role.ADMIN)
+    @auth.requires(Role.ADMIN, all_projects=True)
     def register_project(body: RegisterProject) -> Any:
         root = Path(body.path)
         if root.is_absolute() and root.is_dir():
@@ -468,6 +504,9 @@ def _add_project_routes(
         if changed:
             logger.info(
                 "Project %s registered by token %s", body.name, g.token.token_id
+            )
+            auth.record(
+                store, Action.PROJECT_REGISTER, target=body.name, detail=body.path
             )
         answer = jsonify(name=body.name, path=store.project_path(body.name))
         answer.status_code = 201 if changed else 200
@@ -481,64 +520,13 @@ def _add_project_routes(
         "Needs the admin role.",
         responses={200: ProjectOut, **error_answers(404)},
     )
-    @auth.requires(Role.ADMIN)
+    @auth.requires(Role.ADMIN, all_projects=True)
     def remove_project(path: ProjectPath) -> Any:
         root = project_root(path.name)
         store.remove_project(path.name)
         logger.info("Project %s removed by token %s", path.name, g.token.token_id)
+        auth.record(store, Action.PROJECT_REMOVE, target=path.name)
         return jsonify(name=path.name, path=str(root))
-
-
-def _add_token_routes(api: APIBlueprint, store: Store) -> None:
-    tokens_tag = Tag(name="tokens", description="Who may use the API.")
-
-    @api.get(
-        "/tokens",
-        tags=[tokens_tag],
-        summary="List tokens",
-        description="Return a page of tokens, oldest first, active and revoked, "
-        "never a secret. Needs the admin role.",
-        responses={200: TokenList},
-    )
-    @auth.requires(Role.ADMIN)
-    def list_tokens(query: PageQuery) -> Any:
-        found = [t.to_dict() for t in store.tokens()]
-        items, position = in_order(
-            found, lambda t: [t["created_at"], t["token_id"]], query, "tokens"
-        )
-        return page(to_json(items), query, "tokens", position)
-
-    @api.post(
-        "/tokens",
-        tags=[tokens_tag],
-        summary="Create a token",
-        description="Create a token with a name and a role. Its secret is in this "
-        "answer and never again: the daemon keeps only a hash. An active token "
-        "with the same name is refused (409). Needs the admin role.",
-        responses={201: NewToken, **error_answers(409, 413, 415)},
-    )
-    @auth.requires(Role.ADMIN)
-    def create_token(body: CreateToken) -> Any:
-        token, secret = tokens.issue(store, body.name, body.role)
-        logger.info("Token %s created by token %s", token.token_id, g.token.token_id)
-        answer = jsonify({**token.to_dict(), "secret": secret})
-        answer.status_code = 201
-        answer.headers["Cache-Control"] = "no-store"
-        return answer
-
-    @api.post(
-        "/tokens/<token_id>/revoke",
-        tags=[tokens_tag],
-        summary="Revoke a token",
-        description="Revoke a token at once: its next request gets 401. Revoking a "
-        "revoked token changes nothing. Needs the admin role.",
-        responses={200: TokenOut, **error_answers(404, 413, 415)},
-    )
-    @auth.requires(Role.ADMIN)
-    def revoke_token(path: TokenPath) -> Any:
-        token = tokens.revoke(store, path.token_id)
-        logger.info("Token %s revoked by token %s", token.token_id, g.token.token_id)
-        return jsonify(token.to_dict())
 
 
 def _check_body() -> Response | None:

@@ -23,7 +23,6 @@ from uniflow.daemon import auth
 from uniflow.daemon.models import RunPath, error_answers
 from uniflow.daemon.problems import problem, refuse_query
 from uniflow.daemon.supervisor import LOG_NAME
-from uniflow.errors import RunNotFound
 from uniflow.store import Store
 from uniflow.tokens import Role
 
@@ -90,9 +89,7 @@ def add_log_routes(api: APIBlueprint, store: Store, tag: Tag) -> None:
     )
     @auth.requires(Role.VIEWER)
     def run_logs(path: RunPath, query: LogQuery) -> Any:
-        run = store.run(path.run_id)
-        if run is None:
-            raise RunNotFound(path.run_id)
+        run = auth.visible(store.run(path.run_id), path.run_id)
         log = paths.runs_folder() / run.run_id / LOG_NAME
         size = _size(log)
         if query.offset > size:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
 from uniflow import durations
+from uniflow.audit import Action
 from uniflow.errors import DurationError
 from uniflow.runs import RunStatus
 from uniflow.tokens import Role
@@ -83,6 +84,19 @@ class TriggerHeaders(BaseModel):
         return value
 
 
+def _duration(value: str | None) -> str | None:
+    # A duration field's check, with the core's message naming the fix.
+    if value is None:
+        return value
+    try:
+        durations.parse(value)
+    except DurationError as exc:
+        raise PydanticCustomError(
+            "duration", "{reason}", {"reason": str(exc)}
+        ) from None
+    return value
+
+
 class RunPath(BaseModel):
     """The path of one run."""
 
@@ -121,6 +135,7 @@ class RunQuery(PageQuery):
 
     pipeline_name: str | None = Field(default=None, max_length=200)
     status: RunStatus | None = None
+    project: str | None = Field(default=None, max_length=64)
 
 
 class PipelineQuery(PageQuery):
@@ -148,16 +163,7 @@ class PruneRuns(BaseModel):
         "`12h`, `30d`, `2w` or `1h30m`; at most 100 years.",
     )
 
-    @field_validator("older_than")
-    @classmethod
-    def _check_duration(cls, value: str) -> str:
-        try:
-            durations.parse(value)
-        except DurationError as exc:
-            raise PydanticCustomError(
-                "duration", "{reason}", {"reason": str(exc)}
-            ) from None
-        return value
+    _check_duration = field_validator("older_than")(_duration)
 
 
 class RegisterProject(BaseModel):
@@ -183,11 +189,63 @@ class CreateToken(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        openapi_extra={"example": {"name": "ci-cd-token", "role": "admin"}},
+        openapi_extra={
+            "example": {"name": "ci-cd-token", "role": "admin", "expires_in": "30d"}
+        },
     )
 
     name: str = Field(min_length=1, max_length=100)
     role: Role
+    project: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Limit the token to this registered project: its runs, "
+        "pipelines and triggers only.",
+    )
+    expires_in: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The token's lifetime, such as `12h`, `30d` or `2w`. Without "
+        "this, `expires_at` or `no_expiry`, it is 90 days (`default_lifetime`).",
+    )
+    expires_at: str | None = Field(
+        default=None,
+        max_length=40,
+        description="When the token stops working: a date (`2027-01-31`, its start "
+        "in UTC) or a date and time (`2027-01-31T12:00:00Z`).",
+    )
+    no_expiry: bool = Field(
+        default=False,
+        description="A token that never expires; refused where config.toml sets "
+        "`max_lifetime`.",
+    )
+
+    _check_expires_in = field_validator("expires_in")(_duration)
+
+
+class RotateToken(BaseModel):
+    """The body of ``POST /api/v1/tokens/{token_id}/rotate``."""
+
+    model_config = ConfigDict(
+        extra="forbid", openapi_extra={"example": {"grace": "1h"}}
+    )
+
+    grace: str | None = Field(
+        default=None,
+        max_length=100,
+        description="How long the old token keeps working beside the new one, at "
+        "most `7d`, so jobs holding it can switch; without it, the old one is "
+        "revoked at once.",
+    )
+
+    _check_grace = field_validator("grace")(_duration)
+
+
+class AuditQuery(PageQuery):
+    """The filter and paging of ``GET /api/v1/audit``."""
+
+    action: Action | None = None
 
 
 class TokenPath(BaseModel):
@@ -394,10 +452,18 @@ class TokenOut(BaseModel):
     token_id: str
     name: str
     role: Role
+    project: str | None = Field(description="The one project it reaches, or null.")
     created_at: str
-    last_used_at: str | None
-    revoked_at: str | None
-    state: str
+    expires_at: str | None = Field(description="When it stops working; null: never.")
+    last_used_at: str | None = Field(description="Recorded at most once a minute.")
+    last_used_from: str | None = Field(description="The client address of that use.")
+    revoked_at: str | None = Field(
+        description="When it was revoked, or will be at the end of a rotation's grace."
+    )
+    replaced_by: str | None = Field(
+        description="The token a rotation replaced it with."
+    )
+    state: Literal["active", "revoked", "expired"]
 
 
 class NewToken(TokenOut):
@@ -410,6 +476,24 @@ class TokenList(Page):
     """A page of tokens, oldest first, active and revoked."""
 
     items: list[TokenOut]
+
+
+class EventOut(BaseModel):
+    """One entry of the audit log."""
+
+    action: Action
+    at: str
+    token_id: str | None = Field(description="The acting token, if one is known.")
+    token_name: str | None
+    client: str | None = Field(description="The client's address.")
+    target: str | None = Field(description="A token id, project name or run id.")
+    detail: str | None = Field(description="Such as why an authentication failed.")
+
+
+class AuditList(Page):
+    """A page of the audit log, newest first."""
+
+    items: list[EventOut]
 
 
 class Problem(BaseModel):

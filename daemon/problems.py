@@ -130,7 +130,7 @@ def from_error(exc: errors.UniFlowError) -> Response:
         case errors.RunFinished():
             return problem(409, str(exc), kind="run-finished", run_status=exc.status)
         case errors.TokenError(status=422):
-            return problem(422, str(exc), kind="token", errors=_field("name", exc))
+            return problem(422, str(exc), kind="token", errors=_field(exc.field, exc))
         case errors.TokenError():
             return problem(exc.status, str(exc), kind="token")
         case errors.ProjectError(found=False):

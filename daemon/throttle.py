@@ -1,4 +1,6 @@
-"""How many runs one token may trigger a minute, kept in the daemon's memory."""
+"""Moving one-minute windows kept in the daemon's memory: how many runs one token
+may trigger, and how many failed authentications one client may make.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ from flask import abort
 from uniflow.daemon.problems import problem
 
 
-class TriggerLimit:
-    """A moving one-minute window of triggers per token.
+class Window:
+    """A moving one-minute window that counts events per key.
 
     Args:
-        per_minute: How many runs a token may trigger in any minute.
+        per_minute: How many events one key may have in any minute.
     """
 
     def __init__(self, per_minute: int) -> None:
@@ -26,12 +28,28 @@ class TriggerLimit:
         self._item = RateLimitItemPerMinute(per_minute)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
+    def hit(self, key: str) -> bool:
+        """Count one event of ``key``; return False when it had none left."""
+        return bool(self._limiter.hit(self._item, key))
+
+    def full(self, key: str) -> bool:
+        """Whether ``key`` has no events left in the window, counting nothing."""
+        return not self._limiter.test(self._item, key)
+
+    def wait(self, key: str) -> int:
+        """Return the whole seconds until ``key`` may have another event."""
+        reset = self._limiter.get_window_stats(self._item, key).reset_time
+        return max(1, math.ceil(reset - time.time()))
+
+
+class TriggerLimit(Window):
+    """A moving one-minute window of triggers per token."""
+
     def spend(self, token_id: str) -> None:
         """Count one trigger by ``token_id``; answer 429 when it has none left."""
-        if self._limiter.hit(self._item, token_id):
+        if self.hit(token_id):
             return
-        reset = self._limiter.get_window_stats(self._item, token_id).reset_time
-        wait = max(1, math.ceil(reset - time.time()))
+        wait = self.wait(token_id)
         abort(
             problem(
                 429,

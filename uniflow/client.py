@@ -235,10 +235,61 @@ class Client:
 
     # Tokens
 
-    def create_token(self, name: str, role: str) -> dict[str, Any]:
-        """Create a token; the answer holds its secret, shown this once."""
-        body = {"name": name, "role": role}
+    def create_token(
+        self,
+        name: str,
+        role: str,
+        *,
+        project: str | None = None,
+        expires_in: str | None = None,
+        expires_at: str | None = None,
+        no_expiry: bool = False,
+    ) -> dict[str, Any]:
+        """Create a token; the answer holds its secret, shown this once.
+
+        Args:
+            name: A name unique among active tokens.
+            role: ``viewer``, ``operator`` or ``admin``.
+            project: Limit the token to this project.
+            expires_in: Its lifetime, such as ``30d``; the server's default
+                (90 days) when no expiry is given.
+            expires_at: When it stops working, as a date or date and time.
+            no_expiry: A token that never expires, where the server allows it.
+        """
+        body: dict[str, Any] = {"name": name, "role": role}
+        options = {
+            "project": project,
+            "expires_in": expires_in,
+            "expires_at": expires_at,
+        }
+        body.update({k: v for k, v in options.items() if v is not None})
+        if no_expiry:
+            body["no_expiry"] = True
         return self._request("POST", f"{API}/tokens", json=body)  # type: ignore[no-any-return]
+
+    def rotate_token(
+        self, token_id: str, *, grace: str | None = None
+    ) -> dict[str, Any]:
+        """Replace a token with a new one; the answer holds the new secret.
+
+        Args:
+            token_id: The token to replace.
+            grace: How long the old one keeps working, such as ``1h``; without
+                it, the old one is revoked at once.
+        """
+        path = f"{API}/tokens/{_segment(token_id)}/rotate"
+        body = {"grace": grace} if grace else {}
+        return self._request("POST", path, json=body)  # type: ignore[no-any-return]
+
+    def own_token(self) -> dict[str, Any]:
+        """Return the token this client authenticates with, without its secret."""
+        return self._request("GET", f"{API}/token")  # type: ignore[no-any-return]
+
+    def audit(
+        self, *, action: str | None = None, limit: int | None = 50
+    ) -> list[dict[str, Any]]:
+        """Return the newest audit events, optionally of one action."""
+        return self._collect(f"{API}/audit", {"action": action}, limit=limit)
 
     def list_tokens(self) -> list[dict[str, Any]]:
         """Return every token, without secrets."""

@@ -13,9 +13,11 @@ explains it (a path, a field, a status) besides its message::
     ├── RunNotFound              no run of that id
     ├── RunFinished              the run has ended; it cannot be cancelled
     ├── DurationError            a duration such as '30d' cannot be read
-    ├── TokenError               a token request is invalid (name, role, id)
-    ├── AuthenticationError      no valid credential (HTTP 401)
-    ├── PermissionDenied         the credential's role is too weak (HTTP 403)
+    ├── TokenError               a token request is invalid (name, role, id, expiry)
+    ├── AuthenticationError      no valid credential: missing, malformed, unknown,
+    │                            revoked or expired (HTTP 401)
+    ├── PermissionDenied         the credential's role or project does not allow it
+    │                            (HTTP 403)
     ├── CredentialError          the credential store failed or timed out
     ├── DaemonError
     │   ├── DaemonNotRunning     nothing answers at the daemon's address
@@ -27,6 +29,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from uniflow.tokens import Token
 
 
 class UniFlowError(Exception):
@@ -131,15 +137,27 @@ class DurationError(UniFlowError):
 
 
 class TokenError(UniFlowError):
-    """A token cannot be created, found or revoked as asked."""
+    """A token cannot be created, found, rotated or revoked as asked."""
 
-    def __init__(self, message: str, *, status: int = 422) -> None:
+    def __init__(self, message: str, *, status: int = 422, field: str = "name") -> None:
         super().__init__(message)
         self.status = status
+        self.field = field
+        """The request field at fault, for a 422."""
 
 
 class AuthenticationError(UniFlowError):
     """The request carries no valid credential."""
+
+    def __init__(
+        self, message: str, *, reason: str = "unknown", token: Token | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        """Why, in one word: ``missing``, ``malformed``, ``checksum``,
+        ``unknown``, ``revoked`` or ``expired``."""
+        self.token = token
+        """The token the secret belongs to, when it is known but not active."""
 
 
 class PermissionDenied(UniFlowError):

@@ -16,11 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from uniflow.errors import ConfigError, TokenError, shorten
 from uniflow.runs import Run, RunStatus, StepRecord, timestamp
 from uniflow.tokens import Role, Token
+
+if TYPE_CHECKING:
+    from uniflow.audit import Event
 
 # Each entry moves the schema one version up; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -85,6 +88,26 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX idempotency_by_age ON idempotency_keys(created_at);
     """,
+    """
+    ALTER TABLE tokens ADD COLUMN project TEXT;
+    ALTER TABLE tokens ADD COLUMN expires_at TEXT;
+    ALTER TABLE tokens ADD COLUMN lifetime INTEGER;
+    ALTER TABLE tokens ADD COLUMN last_used_from TEXT;
+    ALTER TABLE tokens ADD COLUMN replaced_by TEXT;
+    CREATE INDEX runs_by_project ON runs(project, seq);
+
+    CREATE TABLE audit (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        at         TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        token_id   TEXT,
+        token_name TEXT,
+        client     TEXT,
+        target     TEXT,
+        detail     TEXT
+    );
+    CREATE INDEX audit_by_action ON audit(action, seq);
+    """,
 )
 
 # Lists leave out results, which can be large.
@@ -130,10 +153,18 @@ class Store(Protocol):
 
     def add_token(self, token: Token, secret_hash: str) -> None: ...
     def token(self, token_id: str) -> Token | None: ...
-    def token_by_hash(self, secret_hash: str) -> Token | None: ...
+    def token_by_hash(self, secret_hash: str) -> tuple[Token, str] | None: ...
     def tokens(self) -> list[Token]: ...
     def revoke_token(self, token_id: str, at: str) -> Token | None: ...
-    def touch_token(self, token_id: str, at: str) -> None: ...
+    def replace_token(
+        self, old_id: str, new: Token, secret_hash: str, *, revoke_at: str
+    ) -> None: ...
+    def touch_token(self, token_id: str, at: str, client: str | None) -> None: ...
+
+    def add_event(self, event: Event) -> None: ...
+    def events(
+        self, *, action: str | None = None, limit: int = 50, after: str | None = None
+    ) -> tuple[list[Event], str | None]: ...
 
     def put_project(self, name: str, path: str, at: str) -> None: ...
     def project_path(self, name: str) -> str | None: ...
@@ -153,6 +184,7 @@ class Store(Protocol):
         *,
         pipeline_name: str | None = None,
         status: RunStatus | None = None,
+        project: str | None = None,
         limit: int = 50,
         after: str | None = None,
     ) -> tuple[list[Run], str | None]: ...
@@ -161,6 +193,7 @@ class Store(Protocol):
         *,
         pipeline_name: str | None = None,
         status: RunStatus | None = None,
+        project: str | None = None,
         limit: int = 50,
         after: str | None = None,
     ) -> tuple[str, str | None]: ...
@@ -239,23 +272,9 @@ class SQLiteStore:
         """Insert a token; its name must not belong to another active token."""
         try:
             with self._transaction() as db:
-                db.execute(
-                    "INSERT INTO tokens (token_id, name, role, secret_hash, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (
-                        token.token_id,
-                        token.name,
-                        token.role.value,
-                        secret_hash,
-                        token.created_at,
-                    ),
-                )
+                _insert_token(db, token, secret_hash)
         except sqlite3.IntegrityError:
-            raise TokenError(
-                f"An active token is already named {token.name!r}; choose another "
-                "name or revoke that token first.",
-                status=409,
-            ) from None
+            raise _name_taken(token.name) from None
 
     def token(self, token_id: str) -> Token | None:
         """Return the token with this id, or None."""
@@ -264,12 +283,12 @@ class SQLiteStore:
         ).fetchone()
         return _token(row) if row else None
 
-    def token_by_hash(self, secret_hash: str) -> Token | None:
-        """Return the token whose secret has this hash, or None."""
+    def token_by_hash(self, secret_hash: str) -> tuple[Token, str] | None:
+        """Return the token whose secret has this hash, with the hash, or None."""
         row = self._db.execute(
             "SELECT * FROM tokens WHERE secret_hash = ?", (secret_hash,)
         ).fetchone()
-        return _token(row) if row else None
+        return (_token(row), row["secret_hash"]) if row else None
 
     def tokens(self) -> list[Token]:
         """Return every token, oldest first."""
@@ -277,21 +296,105 @@ class SQLiteStore:
         return [_token(row) for row in rows]
 
     def revoke_token(self, token_id: str, at: str) -> Token | None:
-        """Revoke a token; return it, or None when no token has that id."""
+        """Revoke a token by ``at``; return it, or None when no token has that id.
+
+        A token already revoked stays revoked when it was; one whose revocation
+        lies ahead (a rotation's grace) is revoked at ``at`` instead.
+        """
         with self._transaction() as db:
             db.execute(
                 "UPDATE tokens SET revoked_at = ? "
-                "WHERE token_id = ? AND revoked_at IS NULL",
-                (at, token_id),
+                "WHERE token_id = ? AND (revoked_at IS NULL OR revoked_at > ?)",
+                (at, token_id, at),
             )
         return self.token(token_id)
 
-    def touch_token(self, token_id: str, at: str) -> None:
-        """Record when a token was last used."""
+    def replace_token(
+        self, old_id: str, new: Token, secret_hash: str, *, revoke_at: str
+    ) -> None:
+        """Record a rotation: ``new`` replaces ``old_id``, revoked at ``revoke_at``.
+
+        Raises:
+            TokenError: The old token was rotated or revoked meanwhile (409).
+        """
+        with self._transaction() as db:
+            changed = db.execute(
+                "UPDATE tokens SET revoked_at = ?, replaced_by = ? "
+                "WHERE token_id = ? AND replaced_by IS NULL "
+                "AND (revoked_at IS NULL OR revoked_at > ?)",
+                (revoke_at, new.token_id, old_id, new.created_at),
+            ).rowcount
+            if not changed:
+                raise TokenError(
+                    f"The token {old_id!r} was rotated or revoked meanwhile; "
+                    "`uniflow token list` shows its state.",
+                    status=409,
+                )
+            try:
+                _insert_token(db, new, secret_hash)
+            except sqlite3.IntegrityError:
+                raise _name_taken(new.name) from None
+
+    def touch_token(self, token_id: str, at: str, client: str | None) -> None:
+        """Record when a token was last used, and from which client address."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE tokens SET last_used_at = ? WHERE token_id = ?", (at, token_id)
+                "UPDATE tokens SET last_used_at = ?, last_used_from = ? "
+                "WHERE token_id = ?",
+                (at, client, token_id),
             )
+
+    # Audit
+
+    def add_event(self, event: Event) -> None:
+        """Append an event to the audit log."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO audit (at, action, token_id, token_name, client, target,"
+                " detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.at,
+                    event.action,
+                    event.token_id,
+                    event.token_name,
+                    event.client,
+                    event.target,
+                    event.detail,
+                ),
+            )
+
+    def events(
+        self, *, action: str | None = None, limit: int = 50, after: str | None = None
+    ) -> tuple[list[Event], str | None]:
+        """Return a page of the audit log, newest first, optionally of one action.
+
+        Raises:
+            ValueError: ``after`` is not a position this store gave.
+        """
+        from uniflow.audit import Event
+
+        where, args = _seq_below(after)
+        if action is not None:
+            where.append("action = ?")
+            args.append(action)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._db.execute(
+            f"SELECT * FROM audit {clause} ORDER BY seq DESC LIMIT ?",
+            (*args, limit + 1),
+        ).fetchall()
+        found = [
+            Event(
+                action=r["action"],
+                at=r["at"],
+                token_id=r["token_id"],
+                token_name=r["token_name"],
+                client=r["client"],
+                target=r["target"],
+                detail=r["detail"],
+            )
+            for r in rows[:limit]
+        ]
+        return found, str(rows[limit - 1]["seq"]) if len(rows) > limit else None
 
     # Projects
 
@@ -387,6 +490,7 @@ class SQLiteStore:
         *,
         pipeline_name: str | None = None,
         status: RunStatus | None = None,
+        project: str | None = None,
         limit: int = 50,
         after: str | None = None,
     ) -> tuple[list[Run], str | None]:
@@ -398,6 +502,7 @@ class SQLiteStore:
         Args:
             pipeline_name: Only runs of this pipeline.
             status: Only runs in this state.
+            project: Only runs of this project.
             limit: At most this many runs.
             after: The position the previous page returned.
 
@@ -409,7 +514,7 @@ class SQLiteStore:
             ValueError: ``after`` is not a position this store gave.
         """
         rows, position = self._page_of_runs(
-            _SUMMARY_COLUMNS, pipeline_name, status, limit, after
+            _SUMMARY_COLUMNS, pipeline_name, status, project, limit, after
         )
         return [_run(row, []) for row in rows], position
 
@@ -418,6 +523,7 @@ class SQLiteStore:
         *,
         pipeline_name: str | None = None,
         status: RunStatus | None = None,
+        project: str | None = None,
         limit: int = 50,
         after: str | None = None,
     ) -> tuple[str, str | None]:
@@ -428,7 +534,12 @@ class SQLiteStore:
         what ``Run.to_dict(summary=True)`` gives.
         """
         rows, position = self._page_of_runs(
-            f"seq, {_SUMMARY_JSON} AS item", pipeline_name, status, limit, after
+            f"seq, {_SUMMARY_JSON} AS item",
+            pipeline_name,
+            status,
+            project,
+            limit,
+            after,
         )
         return "[" + ",".join(row["item"] for row in rows) + "]", position
 
@@ -437,16 +548,14 @@ class SQLiteStore:
         columns: str,
         pipeline_name: str | None,
         status: RunStatus | None,
+        project: str | None,
         limit: int,
         after: str | None,
     ) -> tuple[list[sqlite3.Row], str | None]:
-        where: list[str] = []
-        args: list[str | int] = []
-        if after is not None:
-            if not after.isascii() or not after.isdigit() or len(after) > 18:
-                raise ValueError("not a position in the runs")
-            where.append("seq < ?")
-            args.append(int(after))
+        where, args = _seq_below(after)
+        if project is not None:
+            where.append("project = ?")
+            args.append(project)
         if pipeline_name is not None:
             where.append("pipeline_name = ?")
             args.append(pipeline_name)
@@ -567,14 +676,53 @@ def _short_error(text: str | None) -> str | None:
     return None if text is None else shorten(text, MAX_ERROR, whole="in output.log")
 
 
+def _seq_below(after: str | None) -> tuple[list[str], list[str | int]]:
+    # The WHERE clause of a page that continues below the position ``after``.
+    if after is None:
+        return [], []
+    if not after.isascii() or not after.isdigit() or len(after) > 18:
+        raise ValueError("not a position in this list")
+    return ["seq < ?"], [int(after)]
+
+
+def _insert_token(db: sqlite3.Connection, token: Token, secret_hash: str) -> None:
+    db.execute(
+        "INSERT INTO tokens (token_id, name, role, secret_hash, created_at, project, "
+        "expires_at, lifetime) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            token.token_id,
+            token.name,
+            token.role.value,
+            secret_hash,
+            token.created_at,
+            token.project,
+            token.expires_at,
+            token.lifetime,
+        ),
+    )
+
+
+def _name_taken(name: str) -> TokenError:
+    return TokenError(
+        f"An active token is already named {name!r}; choose another name or revoke "
+        "that token first.",
+        status=409,
+    )
+
+
 def _token(row: sqlite3.Row) -> Token:
     return Token(
         token_id=row["token_id"],
         name=row["name"],
         role=Role(row["role"]),
         created_at=row["created_at"],
+        project=row["project"],
+        expires_at=row["expires_at"],
+        lifetime=row["lifetime"],
         last_used_at=row["last_used_at"],
+        last_used_from=row["last_used_from"],
         revoked_at=row["revoked_at"],
+        replaced_by=row["replaced_by"],
     )
 
 

@@ -1,15 +1,24 @@
 """API tokens and roles.
 
-A token is a named credential with a role. Its secret is shown once, to whoever
-created it; the store keeps only the secret's SHA-256 hash, so a copy of the
-database grants nothing.
+A token is a named credential with a role, optionally limited to one project, and
+with an expiry. Its secret is shown once, to whoever created it; the store keeps
+only the secret's SHA-256 hash, so a copy of the database grants nothing.
+
+A secret reads ``uf_`` + 30 random base62 characters (178 bits) + a 6-character
+base62 CRC32 of those 30. The checksum lets a mistyped or truncated secret be
+refused before the store is read, and lets secret scanners recognise a leaked one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import re
 import secrets
+import string
+import zlib
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +29,21 @@ if TYPE_CHECKING:
     from uniflow.store import Store
 
 SECRET_PREFIX = "uf_"
+_ALPHABET = string.digits + string.ascii_letters
+_RANDOM_LENGTH = 30
+_CHECKSUM_LENGTH = 6
+SECRET_LENGTH = len(SECRET_PREFIX) + _RANDOM_LENGTH + _CHECKSUM_LENGTH
+"""How many characters a secret has: 39."""
+_SECRET = re.compile(f"uf_[0-9A-Za-z]{{{_RANDOM_LENGTH + _CHECKSUM_LENGTH}}}")
+# Secrets issued before checksums: uf_ and 43 URL-safe characters. They keep
+# working, by their hash alone, so that no stored credential is lost; rotating one
+# gives it a checksummed successor.
+_LEGACY_SECRET = re.compile("uf_[0-9A-Za-z_-]{43}")
+
+DEFAULT_LIFETIME = timedelta(days=90)
+"""How long a token lives when its creator says nothing."""
+LONGEST_GRACE = timedelta(days=7)
+"""The longest a rotated token may keep working beside its successor."""
 
 
 class Role(StrEnum):
@@ -28,7 +52,7 @@ class Role(StrEnum):
     VIEWER = "viewer"
     """Reads runs, pipelines and projects."""
     OPERATOR = "operator"
-    """Also triggers runs."""
+    """Also triggers and cancels runs."""
     ADMIN = "admin"
     """Also manages tokens and projects."""
 
@@ -39,6 +63,16 @@ class Role(StrEnum):
 
 
 @dataclass(frozen=True)
+class Policy:
+    """The lifetime rules tokens are created under."""
+
+    default_lifetime: timedelta = DEFAULT_LIFETIME
+    """The lifetime of a token created without one."""
+    max_lifetime: timedelta | None = None
+    """The longest lifetime allowed; None allows any, and tokens without expiry."""
+
+
+@dataclass(frozen=True)
 class Token:
     """A token's record as the store keeps it: never its secret."""
 
@@ -46,13 +80,28 @@ class Token:
     name: str
     role: Role
     created_at: str
+    project: str | None = None
+    """The one project the token may reach, or None for all."""
+    expires_at: str | None = None
+    """When the token stops working, or None for never."""
+    lifetime: int | None = None
+    """Seconds from creation to expiry, which its rotations keep; None: never."""
     last_used_at: str | None = None
+    last_used_from: str | None = None
+    """The client address of the last recorded use."""
     revoked_at: str | None = None
+    """When the token was or will be revoked (a rotation's grace ends then)."""
+    replaced_by: str | None = None
+    """The id of the token a rotation replaced this one with."""
 
-    @property
-    def state(self) -> str:
-        """``active`` or ``revoked``."""
-        return "revoked" if self.revoked_at else "active"
+    def state(self, now: str | None = None) -> str:
+        """``active``, ``revoked`` or ``expired`` at ``now`` (default: now)."""
+        now = now or timestamp()
+        if self.revoked_at and self.revoked_at <= now:
+            return "revoked"
+        if self.expires_at and self.expires_at <= now:
+            return "expired"
+        return "active"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the token as the API shows it."""
@@ -60,16 +109,55 @@ class Token:
             "token_id": self.token_id,
             "name": self.name,
             "role": self.role.value,
+            "project": self.project,
             "created_at": self.created_at,
+            "expires_at": self.expires_at,
             "last_used_at": self.last_used_at,
+            "last_used_from": self.last_used_from,
             "revoked_at": self.revoked_at,
-            "state": self.state,
+            "replaced_by": self.replaced_by,
+            "state": self.state(),
         }
 
 
 def new_secret() -> str:
-    """Return a fresh secret: the ``uf_`` prefix and 256 random bits."""
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
+    """Return a fresh secret: ``uf_``, 30 random base62 characters, a checksum."""
+    body = "".join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_LENGTH))
+    return SECRET_PREFIX + body + _checksum(body)
+
+
+def _checksum(body: str) -> str:
+    value = zlib.crc32(body.encode("ascii"))
+    digits = []
+    for _ in range(_CHECKSUM_LENGTH):
+        value, digit = divmod(value, len(_ALPHABET))
+        digits.append(_ALPHABET[digit])
+    return "".join(reversed(digits))
+
+
+def check_format(secret: str) -> None:
+    """Refuse a secret that no token can have, without reading the store.
+
+    Raises:
+        AuthenticationError: The secret is malformed or its checksum is wrong;
+            ``reason`` is ``malformed`` or ``checksum``.
+    """
+    if _LEGACY_SECRET.fullmatch(secret):
+        return
+    if not _SECRET.fullmatch(secret):
+        raise AuthenticationError(
+            f"The token is malformed: UniFlow tokens are '{SECRET_PREFIX}' and "
+            f"{SECRET_LENGTH - len(SECRET_PREFIX)} letters and digits; copy it "
+            "again whole.",
+            reason="malformed",
+        )
+    body = secret[len(SECRET_PREFIX) : -_CHECKSUM_LENGTH]
+    if not hmac.compare_digest(_checksum(body), secret[-_CHECKSUM_LENGTH:]):
+        raise AuthenticationError(
+            "The token's checksum does not match: it was mistyped or cut short; "
+            "copy it again whole.",
+            reason="checksum",
+        )
 
 
 def new_token_id() -> str:
@@ -92,15 +180,109 @@ def parse_role(value: str) -> Role:
         return Role(value)
     except ValueError:
         valid = ", ".join(r.value for r in Role)
-        raise TokenError(f"Unknown role {value!r}; use one of: {valid}.") from None
+        raise TokenError(
+            f"Unknown role {value!r}; use one of: {valid}.", field="role"
+        ) from None
 
 
-def issue(store: Store, name: str, role: Role | str) -> tuple[Token, str]:
-    """Create a token and return it with its secret, which is never stored.
+def parse_expiry(text: str) -> datetime:
+    """Return the moment a date (``2027-01-31``, its start in UTC) or a date and
+    time (``2027-01-31T12:00:00Z``; without an offset, UTC) stands for.
 
     Raises:
-        TokenError: The name is empty or too long, the role is unknown, or an
-            active token already has the name.
+        TokenError: ``text`` is neither.
+    """
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise TokenError(
+            f"{value[:40]!r} is not a date or date and time; write it as 2027-01-31 "
+            "or 2027-01-31T12:00:00Z.",
+            field="expires_at",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def expiry(
+    policy: Policy,
+    *,
+    expires_in: timedelta | None = None,
+    expires_at: datetime | None = None,
+    no_expiry: bool = False,
+    now: datetime | None = None,
+) -> tuple[datetime | None, int | None]:
+    """Return when a new token expires and its lifetime in seconds (None: never).
+
+    Raises:
+        TokenError: More than one way is given, the moment is past, or the
+            lifetime breaks the policy's maximum.
+    """
+    now = now or datetime.now(UTC)
+    if sum((expires_in is not None, expires_at is not None, no_expiry)) > 1:
+        raise TokenError(
+            "Give one of expires_in, expires_at and no_expiry, not several.",
+            field="expires_in",
+        )
+    if no_expiry:
+        if policy.max_lifetime is not None:
+            raise TokenError(
+                "Tokens without expiry are not allowed here: the longest lifetime "
+                f"is {_days(policy.max_lifetime)} (max_lifetime in the [tokens] "
+                "section of config.toml).",
+                field="no_expiry",
+            )
+        return None, None
+
+    if expires_at is not None:
+        lifetime = expires_at - now
+        if lifetime <= timedelta(0):
+            raise TokenError(
+                f"The expiry {timestamp(expires_at)} is in the past; give a later one.",
+                field="expires_at",
+            )
+    else:
+        lifetime = expires_in if expires_in is not None else policy.default_lifetime
+    if policy.max_lifetime is not None and lifetime > policy.max_lifetime:
+        raise TokenError(
+            f"A lifetime of {_days(lifetime)} is longer than the "
+            f"{_days(policy.max_lifetime)} allowed here (max_lifetime in the "
+            "[tokens] section of config.toml); "
+            "give a shorter one.",
+            field="expires_at" if expires_at is not None else "expires_in",
+        )
+    return now + lifetime, max(1, round(lifetime.total_seconds()))
+
+
+def _days(span: timedelta) -> str:
+    days = span.total_seconds() / 86400
+    return f"{days:g} days" if days >= 1 else f"{span.total_seconds():g} s"
+
+
+def issue(
+    store: Store,
+    name: str,
+    role: Role | str,
+    *,
+    project: str | None = None,
+    expires_at: datetime | None = None,
+    lifetime: int | None = None,
+) -> tuple[Token, str]:
+    """Create a token and return it with its secret, which is never stored.
+
+    Args:
+        store: Where the token is recorded.
+        name: A name for people, unique among active tokens.
+        role: What the token may do.
+        project: The one project the token may reach; None for all.
+        expires_at: When it stops working (see :func:`expiry`); None for never.
+        lifetime: Its lifetime in seconds, which rotations keep.
+
+    Raises:
+        TokenError: The name is empty or too long, the role is unknown, the
+            project is not registered, or an active token already has the name.
     """
     name = name.strip()
     if not name or len(name) > 100 or not name.isprintable():
@@ -108,12 +290,21 @@ def issue(store: Store, name: str, role: Role | str) -> tuple[Token, str]:
             f"Invalid token name {name!r}; give 1 to 100 printable characters, "
             "for example 'ci'."
         )
+    if project is not None and store.project_path(project) is None:
+        raise TokenError(
+            f"No project {project!r} is registered; `uniflow projects list` shows "
+            "the registered ones.",
+            field="project",
+        )
 
     token = Token(
         token_id=new_token_id(),
         name=name,
         role=role if isinstance(role, Role) else parse_role(role),
         created_at=timestamp(),
+        project=project,
+        expires_at=None if expires_at is None else timestamp(expires_at),
+        lifetime=lifetime,
     )
     secret = new_secret()
     store.add_token(token, hash_secret(secret))
@@ -121,20 +312,38 @@ def issue(store: Store, name: str, role: Role | str) -> tuple[Token, str]:
 
 
 def authenticate(store: Store, secret: str) -> Token:
-    """Return the active token whose secret this is.
+    """Return the token whose secret this is, if it is active.
 
     Raises:
-        AuthenticationError: No token has this secret, or it was revoked.
+        AuthenticationError: The secret is malformed, no token has it, or its
+            token was revoked or has expired; ``reason`` says which, and
+            ``token`` is the token when one was found.
     """
-    token = store.token_by_hash(hash_secret(secret))
-    if token is None:
+    check_format(secret)
+    wanted = hash_secret(secret)
+    found = store.token_by_hash(wanted)
+    # The lookup found the row by its hash; compare again in constant time so
+    # that nothing but equality decides.
+    if found is None or not hmac.compare_digest(found[1], wanted):
         raise AuthenticationError(
-            "The token is not valid; check that it was copied whole."
+            "The token is not valid; check that it was copied whole.",
+            reason="unknown",
         )
-    if token.revoked_at:
+    token = found[0]
+    state = token.state()
+    if state == "revoked":
         raise AuthenticationError(
-            f"The token {token.name!r} was revoked at {token.revoked_at}; "
-            "ask an admin for a new one."
+            f"The token {token.name!r} was revoked at {token.revoked_at}; ask an "
+            "admin for a new one.",
+            reason="revoked",
+            token=token,
+        )
+    if state == "expired":
+        raise AuthenticationError(
+            f"The token {token.name!r} expired at {token.expires_at}; ask an admin "
+            "for a new one, or to rotate it (`uniflow token rotate`).",
+            reason="expired",
+            token=token,
         )
     return token
 
@@ -142,13 +351,76 @@ def authenticate(store: Store, secret: str) -> Token:
 def revoke(store: Store, token_id: str) -> Token:
     """Revoke a token at once; revoking a revoked token changes nothing.
 
+    A token a rotation left working for a grace period is revoked at once.
+
     Raises:
         TokenError: No token has this id (status 404).
     """
     token = store.revoke_token(token_id, timestamp())
     if token is None:
-        raise TokenError(
-            f"No token {token_id!r}; `uniflow token list` shows the token ids.",
-            status=404,
-        )
+        raise _unknown(token_id)
     return token
+
+
+def rotate(
+    store: Store, token_id: str, *, grace: timedelta | None = None
+) -> tuple[Token, str]:
+    """Replace a token with a new one of the same name, role, project and lifetime.
+
+    The old token is revoked at once, or when ``grace`` has passed (but never
+    later than it would have expired), so that jobs holding it can switch.
+
+    Returns:
+        The new token and its secret.
+
+    Raises:
+        TokenError: No token has this id (404), it is revoked or was already
+            rotated (409), or the grace is longer than seven days (422).
+    """
+    if grace is not None and grace > LONGEST_GRACE:
+        raise TokenError(
+            "A grace period may be at most 7 days; give a shorter one.", field="grace"
+        )
+    old = store.token(token_id)
+    if old is None:
+        raise _unknown(token_id)
+    if old.replaced_by:
+        raise TokenError(
+            f"The token {old.name!r} ({token_id}) was already rotated into "
+            f"{old.replaced_by}; rotate that one instead.",
+            status=409,
+        )
+    if old.state() == "revoked":
+        raise TokenError(
+            f"The token {old.name!r} ({token_id}) is revoked; create a new one with "
+            "`uniflow token create`.",
+            status=409,
+        )
+
+    now = datetime.now(UTC)
+    ends = now + grace if grace else now
+    if old.expires_at and timestamp(ends) > old.expires_at:
+        ends = datetime.fromisoformat(old.expires_at.replace("Z", "+00:00"))
+    new = Token(
+        token_id=new_token_id(),
+        name=old.name,
+        role=old.role,
+        created_at=timestamp(now),
+        project=old.project,
+        expires_at=None
+        if old.lifetime is None
+        else timestamp(now + timedelta(seconds=old.lifetime)),
+        lifetime=old.lifetime,
+    )
+    secret = new_secret()
+    store.replace_token(
+        old.token_id, new, hash_secret(secret), revoke_at=timestamp(ends)
+    )
+    return new, secret
+
+
+def _unknown(token_id: str) -> TokenError:
+    return TokenError(
+        f"No token {token_id!r}; `uniflow token list` shows the token ids.",
+        status=404,
+    )

@@ -44,7 +44,15 @@ def test_every_key_is_read(write):
         ("[daemon]\ntrigger_limit = 1.5\n", "trigger_limit"),
         ('[daemon]\nhost = ""\n', "daemon.host"),
         ("[daemon]\nthreads = 4\n", "valid keys: host, port, max_request_bytes"),
-        ("[server]\nport = 1\n", "the valid one: [daemon]"),
+        ("[server]\nport = 1\n", "the valid ones: [daemon], [tokens]"),
+        ("[daemon]\nallow_remote = 1\n", "daemon.allow_remote"),
+        ('[daemon]\nallowed_hosts = "x"\n', "list of host names"),
+        ('[daemon]\nallowed_hosts = ["a b"]\n', "list of host names"),
+        ("[daemon]\nauth_failure_limit = -2\n", "0 (no limit)"),
+        ('[tokens]\ndefault_lifetime = "90 days"\n', "tokens.default_lifetime"),
+        ('[tokens]\nmax_lifetime = "0d"\n', "tokens.max_lifetime"),
+        ("[tokens]\nmax_lifetime = 30\n", "such as '45s'"),
+        ('[tokens]\nlifetime = "30d"\n', "valid keys: default_lifetime, max_lifetime"),
         ("daemon = 3\n", "must be a [daemon] table"),
         ("[daemon\n", "not valid TOML"),
     ],
@@ -56,3 +64,25 @@ def test_bad_config_names_the_fix(write, text, says):
         config.load()
 
     assert says in str(refused.value)
+
+
+def test_token_and_host_settings_are_read(write):
+    write(
+        '[daemon]\nallow_remote = true\nallowed_hosts = ["UniFlow.Internal"]\n'
+        'auth_failure_limit = 5\n[tokens]\ndefault_lifetime = "30d"\n'
+        'max_lifetime = "1h30m"\n'
+    )
+
+    settings = config.load()
+
+    assert settings.allow_remote is True
+    assert settings.allowed_hosts == ("uniflow.internal",)
+    assert settings.auth_failure_limit == 5
+    policy = settings.token_policy()
+    assert policy.default_lifetime.days == 30
+    assert policy.max_lifetime is not None
+    assert policy.max_lifetime.total_seconds() == 5400
+
+
+def test_no_max_lifetime_by_default(clean_environ):
+    assert config.load().token_policy().max_lifetime is None
