@@ -7,20 +7,21 @@ none of it.
 from __future__ import annotations
 
 import codecs
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from uniflow import config, parameters, projects
+from uniflow import config, credentials, durations, parameters, projects, tokens
 from uniflow.cli import daemon_control, render
 from uniflow.cli.follow import follow_run, stream_logs
 from uniflow.cli.render import Output
 from uniflow.cli.session import Session, call, open_session
 from uniflow.cli.status import ExitCode
-from uniflow.client import FINISHED, Client
-from uniflow.daemon.server import is_loopback
+from uniflow.client import FINISHED, Client, check_url
+from uniflow.daemon.server import check_host, is_loopback
 from uniflow.errors import (
     APIError,
     AuthenticationError,
@@ -302,23 +303,54 @@ def runs_prune(out: Console, err: Console, older_than: str) -> None:
 
 
 def token_create(
-    out: Console, err: Console, name: str, role: Role, output: Output
+    out: Console,
+    err: Console,
+    name: str,
+    role: Role,
+    output: Output,
+    *,
+    project: str | None = None,
+    expires_in: str | None = None,
+    expires_at: str | None = None,
+    no_expiry: bool = False,
 ) -> None:
     """Create a token and print its secret once."""
     session = open_session(err)
-    created = call(session, err, lambda c: c.create_token(name, role.value))
+    created = call(
+        session,
+        err,
+        lambda c: c.create_token(
+            name,
+            role.value,
+            project=project,
+            expires_in=expires_in,
+            expires_at=expires_at,
+            no_expiry=no_expiry,
+        ),
+    )
+    _show_secret(out, err, created, output, "Created")
+
+
+def _show_secret(
+    out: Console, err: Console, token: dict[str, Any], output: Output, done: str
+) -> None:
     if output is Output.JSON:
-        keys = ("token_id", "name", "role", "created_at", "secret")
-        render.print_json(out, {k: created[k] for k in keys})
+        keys = ("token_id", "name", "role", "project", "created_at", "expires_at")
+        render.print_json(
+            out, {**{k: token[k] for k in keys}, "secret": token["secret"]}
+        )
         return
 
+    reach = f", project {token['project']}" if token["project"] else ""
+    expires = token["expires_at"] or "never"
     err.print(
         render.plain(
-            f"Created token {created['name']!r} ({created['token_id']}, role "
-            f"{created['role']}). Copy the secret now: it will not be shown again."
+            f"{done} token {token['name']!r} ({token['token_id']}, role "
+            f"{token['role']}{reach}, expires {expires}). Copy the secret now: it "
+            "will not be shown again."
         )
     )
-    out.print(created["secret"], soft_wrap=True)
+    out.print(token["secret"], soft_wrap=True)
 
 
 def token_list(out: Console, err: Console, output: Output) -> None:
@@ -336,6 +368,136 @@ def token_revoke(out: Console, err: Console, token_id: str) -> None:
     session = open_session(err)
     token = call(session, err, lambda c: c.revoke_token(token_id))
     out.print(render.plain(f"Revoked token {token['name']!r} ({token['token_id']})."))
+
+
+def token_rotate(
+    out: Console, err: Console, token_id: str, grace: str | None, output: Output
+) -> None:
+    """Replace a token with a new one; keep the secret when it is the CLI's own."""
+    if grace is not None:
+        durations.parse(grace)  # refused here, before the server is asked
+    session = open_session(err)
+
+    def rotate(client: Client) -> tuple[dict[str, Any], bool]:
+        own = client.own_token()["token_id"] == token_id
+        return client.rotate_token(token_id, grace=grace), own
+
+    rotated, own = call(session, err, rotate)
+    credential = session.credential
+    if not own or credential is None or credential.source.startswith("environment"):
+        _show_secret(out, err, rotated, output, "Rotated into")
+        if own:
+            err.print(
+                render.plain(
+                    f"This was the token in {credentials.TOKEN_ENV}; set it to the "
+                    "new secret.",
+                    "yellow",
+                )
+            )
+        return
+
+    stored = credentials.store(session.url, rotated["secret"])
+    if output is Output.JSON:
+        keys = ("token_id", "name", "role", "project", "created_at", "expires_at")
+        render.print_json(out, {k: rotated[k] for k in keys})
+        return
+    out.print(
+        render.plain(
+            f"Rotated the CLI's own token {rotated['name']!r} into "
+            f"{rotated['token_id']}; the new secret replaces the old one in the "
+            f"{stored.location}."
+        )
+    )
+
+
+# Logging in to servers
+
+
+def login(out: Console, err: Console, url: str | None, secret: str) -> None:
+    """Check a token against a server and keep it for that server."""
+    target = _server_url(url)
+    secret = secret.strip()
+    tokens.check_format(secret)
+    with Client(target, secret) as client:
+        token = client.own_token()
+    stored = credentials.store(target, secret)
+    if stored.fallback:
+        err.print(
+            render.plain(
+                f"No OS keyring works here; the token is kept in plain text in "
+                f"{stored.location}, readable by you only.",
+                "yellow",
+            )
+        )
+    out.print(
+        render.plain(
+            f"Logged in to {target} as {token['name']!r} (role {token['role']}, "
+            f"expires {token['expires_at'] or 'never'}); the token is kept in the "
+            f"{stored.location}."
+        )
+    )
+
+
+def logout(out: Console, url: str | None) -> None:
+    """Forget the token kept for a server."""
+    target = _server_url(url)
+    if credentials.delete(target):
+        out.print(render.plain(f"Forgot the token for {target}."))
+    else:
+        out.print(render.plain(f"No token was kept for {target}."))
+
+
+def auth_status(out: Console, err: Console, output: Output) -> int:
+    """Show the server, the token in use and where it is kept; 4 if it fails."""
+    session = open_session(err, start=False, provision=False)
+    credential = session.credential
+    shown: dict[str, Any] = {
+        "server": session.url,
+        "credential": credential.source if credential else None,
+        "secret": credential.masked() if credential else None,
+    }
+    failure = None
+    if credential is None:
+        failure = "no token is kept for this server; run `uniflow login`."
+    else:
+        try:
+            with session.client() as client:
+                shown["token"] = client.own_token()
+        except APIError as exc:
+            if exc.status != 401:
+                raise
+            failure = f"the server refuses the token: {exc.detail}"
+    if failure:
+        shown["problem"] = failure
+    if output is Output.JSON:
+        render.print_json(out, shown)
+    else:
+        out.print(render.auth_status(shown))
+    return ExitCode.NOT_AUTHENTICATED if failure else ExitCode.OK
+
+
+def _server_url(url: str | None) -> str:
+    from uniflow.cli.session import URL_ENV
+
+    given = url or os.environ.get(URL_ENV, "").strip()
+    if given:
+        return check_url(given)
+    settings = config.load()
+    return daemon_control.running_url() or daemon_control.client_url(
+        settings.host, settings.port
+    )
+
+
+def audit_list(
+    out: Console, err: Console, action: str | None, limit: int, output: Output
+) -> None:
+    """Print the newest audit events."""
+    session = open_session(err)
+    found = call(session, err, lambda c: c.audit(action=action, limit=limit))
+    if output is Output.JSON:
+        render.print_json(out, found)
+    else:
+        out.print(render.audit_table(found))
 
 
 # Projects
@@ -368,6 +530,7 @@ def daemon_start(out: Console, host: str | None, port: int | None) -> None:
     settings = config.load()
     host = host or settings.host
     port = settings.port if port is None else port
+    check_host(host, settings)
     state, started = daemon_control.start(host, port)
     if started:
         out.print(

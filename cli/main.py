@@ -22,13 +22,17 @@ runs_app = typer.Typer(
     help="List, show, follow, cancel and prune runs.", no_args_is_help=True
 )
 token_app = typer.Typer(
-    help="Create, list and revoke API tokens.", no_args_is_help=True
+    help="Create, list, rotate and revoke API tokens.", no_args_is_help=True
+)
+auth_app = typer.Typer(
+    help="Show which server and token the CLI uses.", no_args_is_help=True
 )
 daemon_app = typer.Typer(
     help="Start, stop and inspect the local daemon.", no_args_is_help=True
 )
 app.add_typer(runs_app, name="runs")
 app.add_typer(token_app, name="token")
+app.add_typer(auth_app, name="auth")
 app.add_typer(daemon_app, name="daemon")
 projects_app = typer.Typer(
     help="List and remove registered projects.", no_args_is_help=True
@@ -81,10 +85,20 @@ def root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks of errors.")
     ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="The server to talk to, such as https://uniflow.example:8080; "
+            "UNIFLOW_URL when not given, else the local daemon.",
+        ),
+    ] = None,
 ) -> None:
     """UniFlow runs pipelines through a local daemon."""
     if debug:
         os.environ["UNIFLOW_DEBUG"] = "1"
+    if server is not None:
+        os.environ["UNIFLOW_URL"] = server
 
 
 @app.command()
@@ -235,15 +249,64 @@ def runs_prune(
 def token_create(
     name: Annotated[str, typer.Option(help="A name that says who uses the token.")],
     role: Annotated[Role, typer.Option(help="What the token may do.")],
+    project: Annotated[
+        str | None,
+        typer.Option(help="Limit the token to this project's runs and pipelines."),
+    ] = None,
+    expires_in: Annotated[
+        str | None,
+        typer.Option(help="Its lifetime, such as 12h, 30d or 2w; 90 days if not set."),
+    ] = None,
+    expires_at: Annotated[
+        str | None,
+        typer.Option(help="When it stops working: 2027-01-31 or 2027-01-31T12:00Z."),
+    ] = None,
+    no_expiry: Annotated[
+        bool, typer.Option("--no-expiry", help="A token that never expires.")
+    ] = False,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """Create a token and print its secret, shown this once.
 
-    Example: uniflow token create --name ci --role operator
+    Example: uniflow token create --name ci --role operator --expires-in 30d
     """
     from uniflow.cli import commands
 
-    commands.token_create(out, err, name, role, output)
+    commands.token_create(
+        out,
+        err,
+        name,
+        role,
+        output,
+        project=project,
+        expires_in=expires_in,
+        expires_at=expires_at,
+        no_expiry=no_expiry,
+    )
+
+
+@token_app.command("rotate")
+def token_rotate(
+    token_id: Annotated[
+        str,
+        typer.Option("--token-id", help="The token's id.", callback=_not_blank),
+    ],
+    grace: Annotated[
+        str | None,
+        typer.Option(help="How long the old token keeps working, such as 1h."),
+    ] = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Replace a token with a new secret of the same name, role and project.
+
+    The old token is revoked at once, or after --grace. Rotating the CLI's own
+    token keeps the new secret in its place.
+
+    Example: uniflow token rotate --token-id tok_5d41402abc4b --grace 1h
+    """
+    from uniflow.cli import commands
+
+    commands.token_rotate(out, err, token_id, grace, output)
 
 
 @token_app.command("list")
@@ -268,6 +331,72 @@ def token_revoke(
     from uniflow.cli import commands
 
     commands.token_revoke(out, err, token_id)
+
+
+@app.command()
+def login(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="The server; UNIFLOW_URL when not given, else the local one."
+        ),
+    ] = None,
+) -> None:
+    """Keep a token for a server, read from a hidden prompt or standard input.
+
+    Example: uniflow login --url https://uniflow.example:8080
+    """
+    from uniflow.cli import commands
+
+    if sys.stdin.isatty():
+        secret = typer.prompt("Token", hide_input=True)
+    else:
+        secret = sys.stdin.readline()
+    if not secret.strip():
+        err.print("Error: no token was given; paste it at the prompt or pipe it in.")
+        raise typer.Exit(ExitCode.USAGE)
+    commands.login(out, err, url, secret)
+
+
+@app.command()
+def logout(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="The server; UNIFLOW_URL when not given, else the local one."
+        ),
+    ] = None,
+) -> None:
+    """Forget the token kept for a server; the token itself stays valid."""
+    from uniflow.cli import commands
+
+    commands.logout(out, url)
+
+
+@auth_app.command("status")
+def auth_status(output: OutputOption = Output.TABLE) -> None:
+    """Show the server, the token's name, role and expiry, and where it is kept."""
+    from uniflow.cli import commands
+
+    raise typer.Exit(commands.auth_status(out, err, output))
+
+
+@app.command("audit")
+def audit(
+    action: Annotated[
+        str | None,
+        typer.Option(help="Only this action, such as token.create or auth.fail."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="At most this many.")
+    ] = 50,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Show who created, rotated and revoked tokens, failed to log in, and
+    triggered or cancelled runs, newest first (admin)."""
+    from uniflow.cli import commands
+
+    commands.audit_list(out, err, action, limit, output)
 
 
 @projects_app.command("list")

@@ -26,6 +26,7 @@ STATUS_STYLE = {
     "cancelled": "yellow",
     "active": "green",
     "revoked": "dim",
+    "expired": "yellow",
 }
 # C0 and C1 control characters, except tab and newline.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -145,17 +146,65 @@ def tokens_table(tokens: list[dict[str, Any]]) -> Table:
     table = Table(box=None, header_style="bold")
     table.add_column("ID", no_wrap=True, min_width=16)
     table.add_column("NAME", overflow="fold")
-    for column in ("ROLE", "CREATED", "LAST USED", "STATE"):
+    table.add_column("ROLE", no_wrap=True)
+    table.add_column("PROJECT", overflow="fold")
+    for column in ("CREATED", "EXPIRES", "LAST USED", "FROM", "STATE"):
         table.add_column(column, no_wrap=True)
     for token in tokens:
         table.add_row(
             plain(token["token_id"]),
             plain(token["name"]),
             plain(token["role"]),
+            plain(token.get("project") or "all"),
             short_time(token["created_at"]),
+            short_time(token.get("expires_at")) or "never",
             short_time(token.get("last_used_at")) or "never",
+            plain(token.get("last_used_from") or ""),
             status(token["state"]),
         )
+    return table
+
+
+def audit_table(events: list[dict[str, Any]]) -> Table:
+    """Return a table of audit events, newest first."""
+    table = Table(box=None, header_style="bold")
+    for column in ("AT", "ACTION", "TOKEN", "CLIENT"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("TARGET", overflow="fold")
+    table.add_column("DETAIL", overflow="fold")
+    for event in events:
+        who = event.get("token_name") or ""
+        if event.get("token_id"):
+            who = f"{who} ({event['token_id']})"
+        table.add_row(
+            short_time(event["at"]),
+            plain(event["action"]),
+            plain(who),
+            plain(event.get("client") or ""),
+            plain(event.get("target") or ""),
+            plain(event.get("detail") or ""),
+        )
+    return table
+
+
+def auth_status(shown: dict[str, Any]) -> Table:
+    """Return what ``uniflow auth status`` says: server, token and where it is kept."""
+    table = Table(box=None, show_header=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("Server", plain(shown["server"]))
+    table.add_row("Credential", plain(shown["credential"] or "none"))
+    if shown["secret"]:
+        table.add_row("Secret", plain(shown["secret"]))
+    token = shown.get("token")
+    if token:
+        table.add_row("Token", plain(f"{token['name']} ({token['token_id']})"))
+        table.add_row("Role", plain(token["role"]))
+        table.add_row("Project", plain(token.get("project") or "all"))
+        table.add_row("Expires", plain(token.get("expires_at") or "never"))
+        table.add_row("State", status(token["state"]))
+    if shown.get("problem"):
+        table.add_row("Problem", plain(shown["problem"], "red"))
     return table
 
 

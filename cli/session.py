@@ -43,8 +43,16 @@ class Session:
         return Client(self.url, self.credential.secret if self.credential else None)
 
 
-def open_session(errors: Console, *, start: bool = True) -> Session:
+def open_session(
+    errors: Console, *, start: bool = True, provision: bool = True
+) -> Session:
     """Find the server, starting the local daemon when allowed, and the token.
+
+    Args:
+        errors: Where to say that the daemon was started.
+        start: Start the local daemon when none answers.
+        provision: Against the local daemon, create the CLI's own token when it
+            has none; otherwise the session may have no credential.
 
     Raises:
         DaemonNotRunning: No daemon answers and ``start`` is off.
@@ -54,9 +62,10 @@ def open_session(errors: Console, *, start: bool = True) -> Session:
     if remote:
         url = check_url(remote)
         credential = credentials.get(url)
-        if credential is None:
+        if credential is None and provision:
             raise AuthenticationError(
-                f"No token for {url}; set UNIFLOW_TOKEN to a token of that server."
+                f"No token for {url}; run `uniflow login --url {url}`, or set "
+                "UNIFLOW_TOKEN to a token of that server."
             )
         return Session(url, local=False, credential=credential)
 
@@ -73,12 +82,12 @@ def open_session(errors: Console, *, start: bool = True) -> Session:
         url = state.url
 
     session = Session(url, local=True, credential=credentials.get(url))
-    if session.credential is None:
-        provision(session, errors)
+    if session.credential is None and provision:
+        provision_token(session, errors)
     return session
 
 
-def provision(session: Session, errors: Console) -> None:
+def provision_token(session: Session, errors: Console) -> None:
     """Create an admin token for this CLI in the local store and keep it."""
     from uniflow.store import SQLiteStore
 
@@ -142,6 +151,6 @@ def call(session: Session, errors: Console, action: Callable[[Client], T]) -> T:
             if exc.status != 401 or not session.local or from_env:
                 raise
 
-    provision(session, errors)
+    provision_token(session, errors)
     with session.client() as client:
         return action(client)

@@ -13,13 +13,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from uniflow import paths
-from uniflow.config import DEFAULT_HOST, DEFAULT_PORT
+from uniflow.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from uniflow.errors import DaemonError, UniFlowError
 from uniflow.runs import timestamp
 
@@ -141,6 +141,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_host(host: str, settings: Settings) -> None:
+    """Refuse a non-loopback address unless the config allows one explicitly.
+
+    Raises:
+        DaemonError: ``host`` is not loopback and ``allow_remote`` is off.
+    """
+    if not is_loopback(host) and not settings.allow_remote:
+        raise DaemonError(
+            f"Refusing to listen on {host!r}: other machines could reach the API, "
+            "and with a token run code on this one. To do it anyway, set "
+            "allow_remote = true in the [daemon] section of config.toml."
+        )
+
+
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any) -> None:
     """Serve the API in this process until SIGTERM or SIGINT.
 
@@ -177,14 +191,15 @@ def _serve(host: str, port: int, options: dict[str, Any]) -> None:
     from uniflow.daemon.supervisor import LocalExecutor, Supervisor
     from uniflow.store import SQLiteStore
 
+    settings = replace(config.load(), host=host)
+    check_host(host, settings)
     if not is_loopback(host):
         logger.warning(
             "Listening on %s: other machines can reach the API; only tokens "
-            "protect it.",
+            "protect it, and they travel unencrypted unless a TLS proxy is in front.",
             host,
         )
 
-    settings = config.load()
     store = SQLiteStore(paths.database())
     supervisor = Supervisor(
         store,
