@@ -5,7 +5,14 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from uniflow import durations
@@ -240,6 +247,12 @@ class RotateToken(BaseModel):
     )
 
     _check_grace = field_validator("grace")(_duration)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_body(cls, value: Any) -> Any:
+        # No body at all asks for no grace, as an empty object does.
+        return {} if value is None else value
 
 
 class AuditQuery(PageQuery):

@@ -1,0 +1,224 @@
+"""Token secrets, expiry rules, project scope and rotation, on a real store."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from uniflow import tokens
+from uniflow.errors import AuthenticationError, TokenError
+from uniflow.store import SQLiteStore
+from uniflow.tokens import Policy
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = SQLiteStore(tmp_path / "uniflow.db")
+    store.put_project("web", str(tmp_path), "2026-01-01T00:00:00.000Z")
+    return store
+
+
+def test_secret_has_prefix_body_and_checksum():
+    secret = tokens.new_secret()
+
+    assert re.fullmatch(r"uf_[0-9A-Za-z]{36}", secret)
+    assert len(secret) == tokens.SECRET_LENGTH == 39
+    tokens.check_format(secret)
+
+
+def test_secrets_differ():
+    assert len({tokens.new_secret() for _ in range(1000)}) == 1000
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (lambda s: s[:-1], "malformed"),
+        (lambda s: s[:20], "malformed"),
+        (lambda s: "gh_" + s[3:], "malformed"),
+        (lambda s: s + "x", "malformed"),
+        (lambda s: s[:10] + "!" + s[11:], "malformed"),
+        (lambda s: s[:10] + ("A" if s[10] != "A" else "B") + s[11:], "checksum"),
+        (lambda s: s[:-1] + ("0" if s[-1] != "0" else "1"), "checksum"),
+    ],
+)
+def test_spoiled_secret_is_refused_unread(spoil, reason):
+    with pytest.raises(AuthenticationError) as refused:
+        tokens.check_format(spoil(tokens.new_secret()))
+
+    assert refused.value.reason == reason
+    assert "copy it again whole" in str(refused.value)
+
+
+def test_bad_checksum_never_reaches_the_store(tmp_path):
+    class Unreadable:
+        def token_by_hash(self, secret_hash):
+            raise AssertionError("the store was read")
+
+    secret = tokens.new_secret()
+    spoiled = secret[:-1] + ("0" if secret[-1] != "0" else "1")
+    with pytest.raises(AuthenticationError, match="checksum"):
+        tokens.authenticate(Unreadable(), spoiled)  # type: ignore[arg-type]
+
+
+def test_legacy_secret_still_authenticates(store):
+    # A token issued before checksums: uf_ and 43 URL-safe characters.
+    token, _ = tokens.issue(store, "old", "viewer")
+    legacy = "uf_" + "a-b_" * 10 + "xyz"
+    with store._transaction() as db:
+        db.execute(
+            "UPDATE tokens SET secret_hash = ? WHERE token_id = ?",
+            (tokens.hash_secret(legacy), token.token_id),
+        )
+
+    assert tokens.authenticate(store, legacy).token_id == token.token_id
+
+
+def test_default_lifetime_is_90_days():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    expires, lifetime = tokens.expiry(Policy(), now=now)
+
+    assert expires == now + timedelta(days=90)
+    assert lifetime == 90 * 86400
+
+
+def test_expires_at_a_date_means_its_start():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    moment = tokens.parse_expiry("2026-01-31")
+
+    expires, lifetime = tokens.expiry(Policy(), expires_at=moment, now=now)
+
+    assert expires == datetime(2026, 1, 31, tzinfo=UTC)
+    assert lifetime == 30 * 86400
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"expires_at": datetime(2020, 1, 1, tzinfo=UTC)}, "in the past"),
+        ({"expires_in": timedelta(days=400)}, "longer than the 365 days"),
+        ({"no_expiry": True}, "without expiry are not allowed"),
+        (
+            {"expires_in": timedelta(days=1), "no_expiry": True},
+            "one of expires_in, expires_at and no_expiry",
+        ),
+    ],
+)
+def test_expiry_rules_name_the_fix(kwargs, says):
+    policy = Policy(max_lifetime=timedelta(days=365))
+
+    with pytest.raises(TokenError, match=says):
+        tokens.expiry(policy, now=datetime(2026, 1, 1, tzinfo=UTC), **kwargs)
+
+
+@pytest.mark.parametrize("text", ["tomorrow", "2026-13-01", "31/01/2027", ""])
+def test_unreadable_expiry_is_refused(text):
+    with pytest.raises(TokenError, match="2027-01-31T12:00:00Z"):
+        tokens.parse_expiry(text)
+
+
+def test_no_expiry_without_a_maximum():
+    assert tokens.expiry(Policy(), no_expiry=True) == (None, None)
+
+
+def test_expired_token_says_when(store):
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    token, secret = tokens.issue(store, "ci", "viewer", expires_at=past)
+
+    with pytest.raises(AuthenticationError) as refused:
+        tokens.authenticate(store, secret)
+
+    assert refused.value.reason == "expired"
+    assert token.expires_at in str(refused.value)
+    assert store.token(token.token_id).state() == "expired"
+
+
+def test_project_must_be_registered(store):
+    assert tokens.issue(store, "web-ci", "operator", project="web")[0].project == "web"
+    with pytest.raises(TokenError, match="No project 'nope'") as refused:
+        tokens.issue(store, "other", "operator", project="nope")
+    assert refused.value.field == "project"
+
+
+def test_rotation_keeps_name_role_project_lifetime(store):
+    expires, lifetime = tokens.expiry(Policy(), expires_in=timedelta(days=30))
+    old, old_secret = tokens.issue(
+        store, "ci", "operator", project="web", expires_at=expires, lifetime=lifetime
+    )
+
+    new, secret = tokens.rotate(store, old.token_id)
+
+    assert (new.name, new.role, new.project, new.lifetime) == (
+        "ci",
+        old.role,
+        "web",
+        30 * 86400,
+    )
+    assert new.token_id != old.token_id and secret != old_secret
+    assert tokens.authenticate(store, secret).token_id == new.token_id
+    with pytest.raises(AuthenticationError, match="revoked"):
+        tokens.authenticate(store, old_secret)
+    assert store.token(old.token_id).replaced_by == new.token_id
+
+
+def test_grace_keeps_the_old_secret_working(store):
+    old, old_secret = tokens.issue(store, "ci", "operator")
+
+    new, secret = tokens.rotate(store, old.token_id, grace=timedelta(hours=1))
+
+    assert tokens.authenticate(store, old_secret).token_id == old.token_id
+    assert tokens.authenticate(store, secret).token_id == new.token_id
+    assert store.token(old.token_id).revoked_at > new.created_at
+    tokens.revoke(store, old.token_id)
+    with pytest.raises(AuthenticationError, match="revoked"):
+        tokens.authenticate(store, old_secret)
+
+
+def test_grace_never_outlives_the_expiry(store):
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    old, _ = tokens.issue(store, "ci", "viewer", expires_at=soon, lifetime=300)
+
+    tokens.rotate(store, old.token_id, grace=timedelta(days=2))
+
+    assert store.token(old.token_id).revoked_at == old.expires_at
+
+
+def test_rotating_twice_in_a_row_keeps_a_working_secret(store):
+    first, _ = tokens.issue(store, "ci", "admin")
+
+    second, _ = tokens.rotate(store, first.token_id)
+    third, secret = tokens.rotate(store, second.token_id)
+
+    assert tokens.authenticate(store, secret).token_id == third.token_id
+    assert [t.state() for t in store.tokens()] == ["revoked", "revoked", "active"]
+
+
+def test_rotated_or_revoked_token_cannot_rotate(store):
+    first, _ = tokens.issue(store, "ci", "admin")
+    second, _ = tokens.rotate(store, first.token_id)
+
+    with pytest.raises(TokenError, match=f"rotated into {second.token_id}") as again:
+        tokens.rotate(store, first.token_id)
+    assert again.value.status == 409
+
+    tokens.revoke(store, second.token_id)
+    with pytest.raises(TokenError, match="is revoked") as revoked:
+        tokens.rotate(store, second.token_id)
+    assert revoked.value.status == 409
+
+
+@pytest.mark.parametrize(
+    ("token_id", "grace", "status"),
+    [("tok_000000000000", None, 404), (None, timedelta(days=8), 422)],
+)
+def test_bad_rotation_is_refused(store, token_id, grace, status):
+    token, _ = tokens.issue(store, "ci", "admin")
+
+    with pytest.raises(TokenError) as refused:
+        tokens.rotate(store, token_id or token.token_id, grace=grace)
+
+    assert refused.value.status == status
+    assert store.token(token.token_id).state() == "active"
