@@ -1,0 +1,211 @@
+"""Token options, rotation of the CLI's own token, and logging in to a server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import datetime, timedelta
+
+import pytest
+
+
+def _login(cli, url, secret, **env):
+    # The token comes on standard input, never as an argument.
+    done = subprocess.run(
+        [*cli_command(), "login", "--url", url],
+        input=secret + "\n",
+        env=cli.env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done
+
+
+def cli_command():
+    import sys
+    from pathlib import Path
+
+    return [str(Path(sys.executable).with_name("uniflow"))]
+
+
+def _time(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_create_with_lifetime_and_project(cli_daemon):
+    done = cli_daemon.cli(
+        "token",
+        "create",
+        "--name",
+        "web-ci",
+        "--role",
+        "operator",
+        "--project",
+        "testproj",
+        "--expires-in",
+        "12h",
+        "--output",
+        "json",
+    )
+
+    assert done.code == 0, done
+    made = json.loads(done.out)
+    assert made["project"] == "testproj"
+    assert _time(made["expires_at"]) - _time(made["created_at"]) == timedelta(hours=12)
+    listed = cli_daemon.cli("token", "list")
+    row = next(line for line in listed.out.splitlines() if "web-ci" in line)
+    assert "testproj" in row and made["expires_at"][:10] in row
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--expires-in", "soon"], "'soon' is not a duration"),
+        (["--expires-at", "2001-01-01"], "is in the past"),
+        (["--expires-in", "1d", "--no-expiry"], "not several"),
+        (["--project", "nope"], "No project 'nope'"),
+    ],
+)
+def test_bad_token_options_exit_2(cli_daemon, args, says):
+    done = cli_daemon.cli("token", "create", "--name", "bad", "--role", "viewer", *args)
+
+    assert done.code == 2, done
+    assert says in done.said
+    assert "Traceback" not in done.err
+
+
+def test_cli_rotates_its_own_token_twice(cli):
+    (cli.home / "config.toml").write_text("[daemon]\nport = 0\n")
+    listed = cli("token", "list", "--output", "json")
+    assert listed.code == 0, listed
+    own = next(t for t in json.loads(listed.out) if t["name"].startswith("cli "))
+    before = (cli.home / "credentials.json").read_text()
+
+    first = cli("token", "rotate", "--token-id", own["token_id"])
+    assert first.code == 0, first
+    assert "replaces the old one" in first.said
+    after = (cli.home / "credentials.json").read_text()
+    assert after != before
+    tokens = json.loads(cli("token", "list", "--output", "json").out)
+    new_id = next(
+        t["token_id"]
+        for t in tokens
+        if own["token_id"] != t["token_id"]
+        and t["name"] == own["name"]
+        and t["state"] == "active"
+    )
+
+    second = cli("token", "rotate", "--token-id", new_id)
+    assert second.code == 0, second
+    status = cli("auth", "status", "--output", "json")
+    assert status.code == 0, status
+    assert json.loads(status.out)["token"]["name"] == own["name"]
+    for secret in json.loads(after).values():
+        assert secret not in first.out + first.err + second.out + second.err
+
+
+def test_rotating_another_token_prints_its_secret_once(cli_daemon):
+    made = json.loads(
+        cli_daemon.cli(
+            "token", "create", "--name", "to-rotate", "--role", "viewer", "-o", "json"
+        ).out
+    )
+
+    done = cli_daemon.cli(
+        "token", "rotate", "--token-id", made["token_id"], "--grace", "1h"
+    )
+
+    assert done.code == 0, done
+    secret = done.out.strip()
+    assert secret.startswith("uf_") and secret != made["secret"]
+    assert "will not be shown again" in done.err
+    with cli_daemon.http(made["secret"]) as old, cli_daemon.http(secret) as new:
+        assert old.get("/api/v1/token").status_code == 200
+        assert new.get("/api/v1/token").json()["name"] == "to-rotate"
+
+
+def test_bad_grace_is_refused_before_asking(cli_daemon):
+    done = cli_daemon.cli("token", "rotate", "--token-id", "tok_x", "--grace", "1 hour")
+
+    assert done.code == 2, done
+    assert "is not a duration" in done.said
+
+
+def test_login_status_logout_with_a_real_keyring(
+    cli_daemon, make_cli, tmp_path, secret_service
+):
+    made = json.loads(
+        cli_daemon.cli(
+            "token", "create", "--name", "remote-op", "--role", "operator", "-o", "json"
+        ).out
+    )
+    other = make_cli(tmp_path)
+    env = {**secret_service}
+
+    logged = _login(other, cli_daemon.url, made["secret"], **env)
+    assert logged.returncode == 0, logged.stderr
+    assert "Logged in" in logged.stdout and "remote-op" in logged.stdout
+    assert "keyring" in logged.stdout.lower() or "Secret" in logged.stdout
+    assert not (tmp_path / "credentials.json").exists()
+
+    status = other(
+        "auth", "status", "--output", "json", UNIFLOW_URL=cli_daemon.url, **env
+    )
+    assert status.code == 0, status
+    shown = json.loads(status.out)
+    assert shown["token"]["name"] == "remote-op"
+    assert shown["token"]["role"] == "operator"
+    assert made["secret"] not in status.out
+    assert shown["secret"].startswith(made["secret"][:6])
+    runs = other("--server", cli_daemon.url, "runs", "list", **env)
+    assert runs.code == 0, runs
+
+    out = other("logout", "--url", cli_daemon.url, **env)
+    assert out.code == 0 and "Forgot" in out.out, out
+    after = other("auth", "status", UNIFLOW_URL=cli_daemon.url, **env)
+    assert after.code == 4, after
+    assert "uniflow login" in after.said
+
+
+@pytest.mark.parametrize("spoil", ["checksum", "revoked", "empty"])
+def test_login_refuses_a_bad_token(cli_daemon, make_cli, tmp_path, spoil):
+    made = json.loads(
+        cli_daemon.cli(
+            "token",
+            "create",
+            "--name",
+            f"bad-{spoil}",
+            "--role",
+            "viewer",
+            "-o",
+            "json",
+        ).out
+    )
+    secret = made["secret"]
+    if spoil == "checksum":
+        secret = secret[:-1] + ("0" if secret[-1] != "0" else "1")
+    elif spoil == "revoked":
+        cli_daemon.cli("token", "revoke", "--token-id", made["token_id"])
+    else:
+        secret = " "
+    other = make_cli(tmp_path)
+
+    done = _login(other, cli_daemon.url, secret)
+
+    assert done.returncode == (2 if spoil == "empty" else 4), done.stderr
+    assert {"checksum": "checksum", "revoked": "revoked", "empty": "no token"}[
+        spoil
+    ] in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "credentials.json").exists()
+
+
+def test_non_loopback_needs_allow_remote(cli):
+    (cli.home / "config.toml").write_text("[daemon]\nport = 0\n")
+
+    done = cli("daemon", "start", "--host", "0.0.0.0")
+
+    assert done.code != 0, done
+    assert "allow_remote = true" in done.said
+    assert cli.state() is None
