@@ -90,7 +90,13 @@ def secret_service(
             pytrace=False,
         )
 
-    root = tmp_path_factory.mktemp("secret-service")
+    with running_secret_service(tmp_path_factory.mktemp("secret-service")) as env:
+        yield env
+
+
+@contextlib.contextmanager
+def running_secret_service(root: Path) -> Iterator[dict[str, str]]:
+    """Run a private D-Bus and GNOME Keyring in ``root`` until the block ends."""
     with contextlib.ExitStack() as stack:
         address = _start_bus(root, stack)
         keyring_daemon = _start_gnome_keyring(root, address, stack)

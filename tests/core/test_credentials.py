@@ -246,3 +246,46 @@ def test_import_does_not_load_keyring() -> None:
         timeout=30,
     )
     assert loaded.stdout.strip() == "False"
+
+
+def test_locked_keyring_says_how_to_go_on(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A keyring of its own: locking the session's one would upset other tests.
+    import contextlib
+
+    import secretstorage
+    from conftest import running_secret_service
+    from jeepney.io.blocking import open_dbus_connection  # type: ignore[import-untyped]
+
+    monkeypatch.setenv("UNIFLOW_KEYRING_TIMEOUT", "2")
+    with running_secret_service(tmp_path_factory.mktemp("locked")) as env:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        credentials.store(SERVER, SECRET)
+        address = env["DBUS_SESSION_BUS_ADDRESS"]
+        with contextlib.closing(open_dbus_connection(bus=address)) as connection:
+            secretstorage.Collection(connection).lock()
+            assert secretstorage.Collection(connection).is_locked()
+
+        with pytest.raises(CredentialError) as reading:
+            credentials.get(SERVER)
+        with pytest.raises(CredentialError) as writing:
+            credentials.store(SERVER, SECRET)
+
+    messages = [str(reading.value), str(writing.value)]
+    for message in messages:
+        assert "unlock it" in message
+        assert "UNIFLOW_TOKEN" in message
+        assert SECRET not in message
+    # Locked is no reason to write the secret in plain text.
+    assert not paths.credentials_file().exists()
+    # keyring's SecretService backend leaves its D-Bus connection open when it
+    # finds the collection locked; collect those sockets here, quietly.
+    import gc
+    import warnings
+
+    del reading, writing  # their tracebacks hold the connections
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
