@@ -14,6 +14,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from rich.console import Console
@@ -111,9 +112,10 @@ def provision_token(session: Session, errors: Console) -> None:
                     client="local",
                     target=token.token_id,
                 )
-        expires_at, lifetime = tokens.expiry(config.load().token_policy())
+        now = datetime.now(UTC)
+        expires_at, lifetime = tokens.expiry(config.load().token_policy(), now=now)
         token, secret = tokens.issue(
-            store, name, Role.ADMIN, expires_at=expires_at, lifetime=lifetime
+            store, name, Role.ADMIN, expires_at=expires_at, lifetime=lifetime, now=now
         )
         audit.record(
             store,

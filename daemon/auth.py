@@ -11,7 +11,7 @@ browser never adds by itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -129,8 +129,7 @@ def check_request(guard: Guard) -> Response | None:
         _failed(guard, exc, client)
         return unauthorized(str(exc))
 
-    g.token = token
-    _record_use(guard.store, token, client)
+    g.token = _record_use(guard.store, token, client)
 
     view = current_app.view_functions.get(request.endpoint or "")
     if view is None:
@@ -197,13 +196,17 @@ def _failed(guard: Guard, exc: AuthenticationError, client: str) -> None:
     )
 
 
-def _record_use(store: Store, token: Token, client: str) -> None:
+def _record_use(store: Store, token: Token, client: str) -> Token:
+    """Record this use when the last recorded one is old; return the token as
+    stored now."""
     now = datetime.now(UTC)
     if token.last_used_at:
         last = datetime.fromisoformat(token.last_used_at.replace("Z", "+00:00"))
         if now - last < TOUCH_INTERVAL:
-            return
-    store.touch_token(token.token_id, timestamp(now), client)
+            return token
+    used_at = timestamp(now)
+    store.touch_token(token.token_id, used_at, client)
+    return replace(token, last_used_at=used_at, last_used_from=client)
 
 
 def project_of(requested: str | None) -> str | None:

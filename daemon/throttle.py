@@ -11,6 +11,8 @@ from flask import abort
 
 from uniflow.daemon.problems import problem
 
+_MINUTE = 60.0
+
 
 class Window:
     """A moving one-minute window that counts events per key.
@@ -27,13 +29,23 @@ class Window:
         self.per_minute = per_minute
         self._item = RateLimitItemPerMinute(per_minute)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        # When each key last had an event: a key without one in the last minute
+        # has room, which is known without asking the limiter (most requests).
+        self._last: dict[str, float] = {}
 
     def hit(self, key: str) -> bool:
         """Count one event of ``key``; return False when it had none left."""
+        self._last[key] = time.monotonic()
         return bool(self._limiter.hit(self._item, key))
 
     def full(self, key: str) -> bool:
         """Whether ``key`` has no events left in the window, counting nothing."""
+        last = self._last.get(key)
+        if last is None:
+            return False
+        if time.monotonic() - last > _MINUTE:
+            del self._last[key]
+            return False
         return not self._limiter.test(self._item, key)
 
     def wait(self, key: str) -> int:

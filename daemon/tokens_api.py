@@ -5,6 +5,7 @@ request's own token, and read the audit log.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, g, jsonify
@@ -66,6 +67,7 @@ def add_token_routes(api: APIBlueprint, store: Store, policy: Policy) -> None:
     )
     @auth.requires(Role.ADMIN, all_projects=True)
     def create_token(body: CreateToken) -> Any:
+        now = datetime.now(UTC)
         expires_at, lifetime = tokens.expiry(
             policy,
             expires_in=durations.parse(body.expires_in) if body.expires_in else None,
@@ -73,6 +75,7 @@ def add_token_routes(api: APIBlueprint, store: Store, policy: Policy) -> None:
             if body.expires_at
             else None,
             no_expiry=body.no_expiry,
+            now=now,
         )
         token, secret = tokens.issue(
             store,
@@ -81,6 +84,7 @@ def add_token_routes(api: APIBlueprint, store: Store, policy: Policy) -> None:
             project=body.project,
             expires_at=expires_at,
             lifetime=lifetime,
+            now=now,
         )
         logger.info("Token %s created by token %s", token.token_id, g.token.token_id)
         auth.record(store, Action.TOKEN_CREATE, target=token.token_id)
@@ -149,8 +153,7 @@ def add_token_routes(api: APIBlueprint, store: Store, policy: Policy) -> None:
     )
     @auth.requires(Role.VIEWER)
     def own_token() -> Any:
-        token = store.token(g.token.token_id) or g.token
-        return jsonify(token.to_dict())
+        return jsonify(g.token.to_dict())
 
     @api.get(
         "/audit",

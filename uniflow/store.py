@@ -204,6 +204,17 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+_TOKEN_CACHE_SIZE = 1024
+
+
+@dataclass
+class _TokenCache:
+    """Tokens found by their secret's hash while the store was at ``version``."""
+
+    version: tuple[int, int]
+    found: dict[str, tuple[Token, str]] = field(default_factory=dict)
+
+
 class SQLiteStore:
     """A :class:`Store` in one SQLite file, one connection per thread."""
 
@@ -284,11 +295,28 @@ class SQLiteStore:
         return _token(row) if row else None
 
     def token_by_hash(self, secret_hash: str) -> tuple[Token, str] | None:
-        """Return the token whose secret has this hash, with the hash, or None."""
-        row = self._db.execute(
-            "SELECT * FROM tokens WHERE secret_hash = ?", (secret_hash,)
-        ).fetchone()
-        return (_token(row), row["secret_hash"]) if row else None
+        """Return the token whose secret has this hash, with the hash, or None.
+
+        Every API request asks this, so tokens found are kept per thread until the
+        file changes: SQLite's ``data_version`` counts other connections' commits
+        (other threads and processes), ``total_changes`` this one's.
+        """
+        db = self._db
+        version = (db.execute("PRAGMA data_version").fetchone()[0], db.total_changes)
+        cached: _TokenCache | None = getattr(self._local, "tokens", None)
+        if cached is None or cached.version != version:
+            cached = self._local.tokens = _TokenCache(version)
+        found = cached.found.get(secret_hash)
+        if found is None:
+            row = db.execute(
+                "SELECT * FROM tokens WHERE secret_hash = ?", (secret_hash,)
+            ).fetchone()
+            if row is None:
+                return None  # Guesses are not kept: they would fill the cache.
+            found = (_token(row), row["secret_hash"])
+            if len(cached.found) < _TOKEN_CACHE_SIZE:
+                cached.found[secret_hash] = found
+        return found
 
     def tokens(self) -> list[Token]:
         """Return every token, oldest first."""

@@ -58,8 +58,10 @@ class Role(StrEnum):
 
     def allows(self, needed: Role) -> bool:
         """Whether this role includes the rights of ``needed``."""
-        order = list(Role)
-        return order.index(self) >= order.index(needed)
+        return _RANKS[self] >= _RANKS[needed]
+
+
+_RANKS = {role: rank for rank, role in enumerate(Role)}
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,7 @@ def issue(
     project: str | None = None,
     expires_at: datetime | None = None,
     lifetime: int | None = None,
+    now: datetime | None = None,
 ) -> tuple[Token, str]:
     """Create a token and return it with its secret, which is never stored.
 
@@ -279,6 +282,7 @@ def issue(
         project: The one project the token may reach; None for all.
         expires_at: When it stops working (see :func:`expiry`); None for never.
         lifetime: Its lifetime in seconds, which rotations keep.
+        now: Its creation time, the one its expiry was counted from.
 
     Raises:
         TokenError: The name is empty or too long, the role is unknown, the
@@ -301,7 +305,7 @@ def issue(
         token_id=new_token_id(),
         name=name,
         role=role if isinstance(role, Role) else parse_role(role),
-        created_at=timestamp(),
+        created_at=timestamp(now),
         project=project,
         expires_at=None if expires_at is None else timestamp(expires_at),
         lifetime=lifetime,

@@ -222,3 +222,30 @@ def test_bad_rotation_is_refused(store, token_id, grace, status):
 
     assert refused.value.status == status
     assert store.token(token.token_id).state() == "active"
+
+
+def test_revocation_reaches_a_cached_token_at_once(store, tmp_path):
+    token, secret = tokens.issue(store, "cached", tokens.Role.VIEWER)
+    other_process = SQLiteStore(tmp_path / "uniflow.db")
+    # Found once, so the next look-ups answer from the thread's cache.
+    assert tokens.authenticate(store, secret).token_id == token.token_id
+    assert tokens.authenticate(store, secret).token_id == token.token_id
+
+    # Revoked through another connection, as another thread or process would.
+    tokens.revoke(other_process, token.token_id)
+    with pytest.raises(AuthenticationError) as refused:
+        tokens.authenticate(store, secret)
+
+    assert refused.value.reason == "revoked"
+
+
+def test_own_changes_reach_a_cached_token_at_once(store):
+    token, secret = tokens.issue(store, "own", tokens.Role.VIEWER)
+    tokens.authenticate(store, secret)
+
+    store.touch_token(token.token_id, "2026-12-01T00:00:00.000Z", "10.0.0.9")
+    assert tokens.authenticate(store, secret).last_used_from == "10.0.0.9"
+
+    tokens.revoke(store, token.token_id)
+    with pytest.raises(AuthenticationError):
+        tokens.authenticate(store, secret)
