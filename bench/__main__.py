@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.text import Text
 
 import uniflow
-from bench import BenchError, auth, run_start, runs_list
+from bench import BenchError, auth, cli_start, daemon_memory, run_start, runs_list
 from bench.figures import Figure, Result, all_met, print_table, write_json
 from bench.load import require_wrk
 
@@ -33,6 +33,8 @@ BENCHMARKS: dict[str, Callable[[], list[Figure]]] = {
     "runs-list": runs_list.run,
     "run-start": run_start.run,
     "auth": auth.run,
+    "cli-start": cli_start.run,
+    "daemon-memory": daemon_memory.run,
 }
 """Every benchmark by name, in the order they run."""
 

@@ -55,8 +55,7 @@ def run(settings: Settings | None = None) -> list[Figure]:
         secret = _fill(home, settings.tokens)
         script = load.write_script(Path(folder), secret)
         # The benchmark's own requests must not be slowed down as guesses.
-        (home / "config.toml").write_text("[daemon]\nauth_failure_limit = 0\n")
-        with daemon.running(home) as url:
+        with daemon.running(home, settings="auth_failure_limit = 0") as url:
             rates: dict[str, list[float]] = {HEALTH: [], OWN: []}
             for _ in range(settings.repetitions):
                 for path in rates:

@@ -28,18 +28,25 @@ SHUTDOWN = 15.0
 
 
 @contextmanager
-def running(home: Path) -> Iterator[str]:
+def running(home: Path, *, settings: str = "", pin: bool = True) -> Iterator[str]:
     """Run a daemon on a free loopback port over ``home``; yield its URL.
 
     The daemon is stopped with SIGTERM when the block ends, on errors too.
+
+    Args:
+        home: The daemon's data folder.
+        settings: More lines for the ``[daemon]`` section of its config file.
+        pin: Keep the daemon, and the runs it starts, on a CPU of their own.
 
     Raises:
         BenchError: The daemon exited or did not answer within ``STARTUP`` seconds.
     """
     # The address goes both ways: `python -m uniflow.daemon` takes it from its
     # options, `uniflow daemon start` from the config file.
-    (home / "config.toml").write_text(f'[daemon]\nhost = "{HOST}"\nport = 0\n')
-    cpus = split_cpus()
+    (home / "config.toml").write_text(
+        f'[daemon]\nhost = "{HOST}"\nport = 0\n{settings}\n'
+    )
+    cpus = split_cpus() if pin else None
     with open(home / "daemon.log", "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "uniflow.daemon", "--host", HOST, "--port", "0"],

@@ -1,7 +1,8 @@
 """What each ``uniflow`` command does: parse, call the core or the server, render.
 
 Kept apart from ``main.py`` so that ``uniflow --version`` and ``--help`` import
-none of it.
+none of it. What only some commands need (following a run, reading a project,
+checking parameters) is imported by those commands.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ from typing import Any
 
 from rich.console import Console
 
-from uniflow import config, credentials, durations, parameters, projects, tokens
+from uniflow import config, credentials, durations, tokens
 from uniflow.cli import daemon_control, render
-from uniflow.cli.follow import follow_run, stream_logs
-from uniflow.cli.render import Output
 from uniflow.cli.session import Session, call, open_session
-from uniflow.cli.status import ExitCode
+from uniflow.cli.status import ExitCode, Output
 from uniflow.client import FINISHED, Client, check_url
 from uniflow.daemon.server import check_host, is_loopback
 from uniflow.errors import (
@@ -116,6 +115,8 @@ def _follow(
     output: Output,
 ) -> int:
     """Show a run's steps and output until it ends; with JSON, on stderr."""
+    from uniflow.cli.follow import follow_run
+
     run_id = started["run_id"]
     err.print(
         render.plain(
@@ -173,6 +174,8 @@ def _split_param(text: str) -> tuple[str, str]:
 def _parse_params(
     schema: dict[str, Any], pairs: list[tuple[str, str]], pipeline: str
 ) -> dict[str, Any]:
+    from uniflow import parameters
+
     values: dict[str, Any] = {}
     problems: list[FieldError] = []
     for name, text in pairs:
@@ -189,6 +192,8 @@ def _parse_params(
 
 
 def _register_current_project(client: Client) -> str:
+    from uniflow import projects
+
     project = projects.find(Path.cwd())
     if project is None:
         return projects.DEFAULT_PROJECT
@@ -265,6 +270,8 @@ def runs_logs(out: Console, err: Console, run_id: str, follow: bool) -> int:
 
     def show(client: Client) -> None:
         if follow:
+            from uniflow.cli.follow import stream_logs
+
             # Polls instead when the daemon already streams as many logs as it may.
             for data in stream_logs(client, run_id):
                 write(data)
@@ -363,8 +370,18 @@ def token_list(out: Console, err: Console, output: Output) -> None:
         out.print(render.tokens_table(found))
 
 
+def _check_token_id(token_id: str) -> None:
+    # A secret given as an id would travel in a URL and land in server logs.
+    if tokens.mask_secrets(token_id) != token_id:
+        raise TokenError(
+            "--token-id was given a token's secret, not its id; ids look like "
+            "tok_5d41402abc4b (`uniflow token list` shows them). Nothing was sent."
+        )
+
+
 def token_revoke(out: Console, err: Console, token_id: str) -> None:
     """Revoke a token."""
+    _check_token_id(token_id)
     session = open_session(err)
     token = call(session, err, lambda c: c.revoke_token(token_id))
     out.print(render.plain(f"Revoked token {token['name']!r} ({token['token_id']})."))
@@ -374,6 +391,7 @@ def token_rotate(
     out: Console, err: Console, token_id: str, grace: str | None, output: Output
 ) -> None:
     """Replace a token with a new one; keep the secret when it is the CLI's own."""
+    _check_token_id(token_id)
     if grace is not None:
         durations.parse(grace)  # refused here, before the server is asked
     session = open_session(err)
@@ -552,6 +570,8 @@ def daemon_start(out: Console, host: str | None, port: int | None) -> None:
             "only by tokens.",
             style="yellow",
         )
+    from uniflow import projects
+
     project = projects.find(Path.cwd())
     if project is not None:
         session = open_session(out, start=False)

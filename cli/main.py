@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from uniflow.cli.render import Output
-from uniflow.cli.status import ExitCode
-from uniflow.tokens import Role
+from uniflow.cli.status import ExitCode, Output
+from uniflow.roles import Role
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(
     help="Run pipelines and watch them from the terminal, scripts and CI.",
@@ -39,18 +41,39 @@ projects_app = typer.Typer(
 )
 app.add_typer(projects_app, name="projects")
 
-# Piped output is read by people too (through less or grep): give tables room
-# rather than folding them at 80 columns, and keep each message on one line.
-out = Console(
-    highlight=False,
-    markup=False,
-    width=None if sys.stdout.isatty() else 160,
-    soft_wrap=not sys.stdout.isatty(),
-)
-# Messages quote names and errors from servers and pipelines: no markup in them.
-err = Console(
-    stderr=True, highlight=False, markup=False, soft_wrap=not sys.stderr.isatty()
-)
+
+class _Consoles:
+    """The terminal's two consoles, made when first used: rich takes a while to
+    load, and `uniflow --version` needs neither."""
+
+    @functools.cached_property
+    def out(self) -> Console:
+        from rich.console import Console
+
+        # Piped output is read by people too (through less or grep): give tables
+        # room rather than folding them at 80 columns, and keep each message on
+        # one line.
+        return Console(
+            highlight=False,
+            markup=False,
+            width=None if sys.stdout.isatty() else 160,
+            soft_wrap=not sys.stdout.isatty(),
+        )
+
+    @functools.cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        # Messages quote names and errors from servers and pipelines: no markup.
+        return Console(
+            stderr=True,
+            highlight=False,
+            markup=False,
+            soft_wrap=not sys.stderr.isatty(),
+        )
+
+
+_consoles = _Consoles()
 
 OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="table for people, json for scripts.")
@@ -61,7 +84,7 @@ def _version(value: bool) -> None:
     if value:
         from uniflow import __version__
 
-        out.print(f"uniflow {__version__}")
+        print(f"uniflow {__version__}")
         raise typer.Exit()
 
 
@@ -137,7 +160,14 @@ def run(
     from uniflow.cli import commands
 
     code = commands.run(
-        out, err, pipeline, param or [], project, wait, output, follow=follow
+        _consoles.out,
+        _consoles.err,
+        pipeline,
+        param or [],
+        project,
+        wait,
+        output,
+        follow=follow,
     )
     raise typer.Exit(code)
 
@@ -162,7 +192,7 @@ def runs_list(
     """
     from uniflow.cli import commands
 
-    commands.runs_list(out, err, pipeline, status, limit, output)
+    commands.runs_list(_consoles.out, _consoles.err, pipeline, status, limit, output)
 
 
 @runs_app.command("show")
@@ -176,7 +206,7 @@ def runs_show(
     """
     from uniflow.cli import commands
 
-    commands.runs_show(out, err, run_id, output)
+    commands.runs_show(_consoles.out, _consoles.err, run_id, output)
 
 
 @runs_app.command("cancel")
@@ -192,7 +222,7 @@ def runs_cancel(
     """
     from uniflow.cli import commands
 
-    commands.runs_cancel(out, err, run_id, wait)
+    commands.runs_cancel(_consoles.out, _consoles.err, run_id, wait)
 
 
 @runs_app.command("logs")
@@ -209,7 +239,7 @@ def runs_logs(
     """
     from uniflow.cli import commands
 
-    raise typer.Exit(commands.runs_logs(out, err, run_id, follow))
+    raise typer.Exit(commands.runs_logs(_consoles.out, _consoles.err, run_id, follow))
 
 
 def _duration(value: str) -> str:
@@ -242,7 +272,7 @@ def runs_prune(
     """
     from uniflow.cli import commands
 
-    commands.runs_prune(out, err, older_than)
+    commands.runs_prune(_consoles.out, _consoles.err, older_than)
 
 
 @token_app.command("create")
@@ -273,8 +303,8 @@ def token_create(
     from uniflow.cli import commands
 
     commands.token_create(
-        out,
-        err,
+        _consoles.out,
+        _consoles.err,
         name,
         role,
         output,
@@ -306,7 +336,7 @@ def token_rotate(
     """
     from uniflow.cli import commands
 
-    commands.token_rotate(out, err, token_id, grace, output)
+    commands.token_rotate(_consoles.out, _consoles.err, token_id, grace, output)
 
 
 @token_app.command("list")
@@ -314,7 +344,7 @@ def token_list(output: OutputOption = Output.TABLE) -> None:
     """List tokens with their role and state; secrets are never shown."""
     from uniflow.cli import commands
 
-    commands.token_list(out, err, output)
+    commands.token_list(_consoles.out, _consoles.err, output)
 
 
 @token_app.command("revoke")
@@ -330,7 +360,7 @@ def token_revoke(
     """
     from uniflow.cli import commands
 
-    commands.token_revoke(out, err, token_id)
+    commands.token_revoke(_consoles.out, _consoles.err, token_id)
 
 
 @app.command()
@@ -353,9 +383,11 @@ def login(
     else:
         secret = sys.stdin.readline()
     if not secret.strip():
-        err.print("Error: no token was given; paste it at the prompt or pipe it in.")
+        _consoles.err.print(
+            "Error: no token was given; paste it at the prompt or pipe it in."
+        )
         raise typer.Exit(ExitCode.USAGE)
-    commands.login(out, err, url, secret)
+    commands.login(_consoles.out, _consoles.err, url, secret)
 
 
 @app.command()
@@ -370,7 +402,7 @@ def logout(
     """Forget the token kept for a server; the token itself stays valid."""
     from uniflow.cli import commands
 
-    commands.logout(out, url)
+    commands.logout(_consoles.out, url)
 
 
 @auth_app.command("status")
@@ -378,7 +410,7 @@ def auth_status(output: OutputOption = Output.TABLE) -> None:
     """Show the server, the token's name, role and expiry, and where it is kept."""
     from uniflow.cli import commands
 
-    raise typer.Exit(commands.auth_status(out, err, output))
+    raise typer.Exit(commands.auth_status(_consoles.out, _consoles.err, output))
 
 
 @app.command("audit")
@@ -396,7 +428,7 @@ def audit(
     triggered or cancelled runs, newest first (admin)."""
     from uniflow.cli import commands
 
-    commands.audit_list(out, err, action, limit, output)
+    commands.audit_list(_consoles.out, _consoles.err, action, limit, output)
 
 
 @projects_app.command("list")
@@ -404,7 +436,7 @@ def projects_list(output: OutputOption = Output.TABLE) -> None:
     """List the projects the daemon runs pipelines of, and their folders."""
     from uniflow.cli import commands
 
-    commands.projects_list(out, err, output)
+    commands.projects_list(_consoles.out, _consoles.err, output)
 
 
 @projects_app.command("remove")
@@ -419,7 +451,7 @@ def projects_remove(
     """
     from uniflow.cli import commands
 
-    commands.projects_remove(out, err, name)
+    commands.projects_remove(_consoles.out, _consoles.err, name)
 
 
 HostOption = Annotated[
@@ -435,7 +467,7 @@ def daemon_start(host: HostOption = None, port: PortOption = None) -> None:
     """Start the daemon in the background and wait until it answers."""
     from uniflow.cli import commands
 
-    commands.daemon_start(out, host, port)
+    commands.daemon_start(_consoles.out, host, port)
 
 
 @daemon_app.command("stop")
@@ -443,7 +475,7 @@ def daemon_stop() -> None:
     """Stop the background daemon."""
     from uniflow.cli import commands
 
-    commands.daemon_stop(out)
+    commands.daemon_stop(_consoles.out)
 
 
 @daemon_app.command("status")
@@ -451,7 +483,7 @@ def daemon_status() -> None:
     """Say whether the daemon runs, where, and since when."""
     from uniflow.cli import commands
 
-    raise typer.Exit(commands.daemon_status(out))
+    raise typer.Exit(commands.daemon_status(_consoles.out))
 
 
 @daemon_app.command("run")
@@ -473,7 +505,7 @@ def main(argv: list[str] | None = None) -> Any:
         try:
             arg.encode("utf-8")
         except UnicodeEncodeError:
-            err.print(f"Error: the argument {arg!r} is not valid UTF-8 text.")
+            _consoles.err.print(f"Error: the argument {arg!r} is not valid UTF-8 text.")
             sys.exit(ExitCode.USAGE)
     try:
         app(args=argv, prog_name="uniflow")
@@ -483,7 +515,7 @@ def main(argv: list[str] | None = None) -> Any:
         from uniflow.cli.commands import exit_code
         from uniflow.cli.render import plain
 
-        err.print(plain("Error: ", "red") + plain(exc))
+        _consoles.err.print(plain("Error: ", "red") + plain(exc))
         sys.exit(exit_code(exc))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
@@ -34,13 +33,6 @@ LOG_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 """Control characters taken out of a run's output: all but tab, newline and
 carriage return (progress bars redraw a line with it)."""
 _LONG = 2000
-
-
-class Output(StrEnum):
-    """The formats of list and show commands."""
-
-    TABLE = "table"
-    JSON = "json"
 
 
 def plain(value: Any, style: str = "") -> Text:

@@ -62,6 +62,10 @@ def open_session(
     remote = os.environ.get(URL_ENV, "").strip()
     if remote:
         url = check_url(remote)
+        if _own_daemon_missing(url):
+            # Whatever listens there now is not this user's daemon; the CLI's own
+            # admin token, kept for that address, must not go to it.
+            raise DaemonNotRunning(url)
         credential = credentials.get(url)
         if credential is None and provision:
             raise AuthenticationError(
@@ -86,6 +90,16 @@ def open_session(
     if session.credential is None and provision:
         provision_token(session, errors)
     return session
+
+
+def _own_daemon_missing(url: str) -> bool:
+    """Whether ``url`` is where this data folder's daemon listens, yet it does not
+    run: a process of another user may hold the port."""
+    settings = config.load()
+    if url != daemon_control.client_url(settings.host, settings.port):
+        return False
+    state = daemon_control.current()
+    return state is None or state.url != url
 
 
 def provision_token(session: Session, errors: Console) -> None:

@@ -1,8 +1,9 @@
-"""The exit codes of the ``uniflow`` command, one set used everywhere."""
+"""The exit codes of the ``uniflow`` command, one set used everywhere, and its output
+formats: what every command needs before it loads anything heavy."""
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class ExitCode(IntEnum):
@@ -20,3 +21,10 @@ class ExitCode(IntEnum):
     """No valid token for the server."""
     INTERRUPTED = 130
     """Stopped with Ctrl-C."""
+
+
+class Output(StrEnum):
+    """The formats of list and show commands."""
+
+    TABLE = "table"
+    JSON = "json"

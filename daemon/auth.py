@@ -71,6 +71,17 @@ def check_origin(guard: Guard) -> Response | None:
     Returns:
         None when the request may go on, else the error answer.
     """
+    # A request line may name a host of its own (`GET http://evil.example/...`),
+    # which HTTP ranks above the Host header: such requests go to proxies, not
+    # to this daemon.
+    target = request.environ.get("REQUEST_URI", "/")
+    if not target.startswith("/"):
+        return problem(
+            400,
+            "The request line names a full URL; send the path only, with the "
+            "daemon's name in the Host header.",
+            kind="host-not-allowed",
+        )
     host = _name(request.host)
     if host not in guard.allowed_hosts:
         return problem(
@@ -114,18 +125,21 @@ def check_request(guard: Guard) -> Response | None:
         None when the request may go on, else the error answer.
     """
     client = request.remote_addr or "unknown"
-    if guard.failures is not None and guard.failures.full(client):
-        wait = guard.failures.wait(client)
-        return problem(
-            429,
-            f"Too many failed authentications from {client}; try again in {wait} s "
-            "with a valid token.",
-            kind="too-many-failures",
-            headers={"Retry-After": str(wait)},
-        )
     try:
         token = tokens.authenticate(guard.store, _bearer())
     except AuthenticationError as exc:
+        # Guesses are slowed down, per client address. A valid token always gets
+        # through: every local program shares 127.0.0.1, and one with a stale
+        # token must not lock out the others.
+        if guard.failures is not None and guard.failures.full(client):
+            wait = guard.failures.wait(client)
+            return problem(
+                429,
+                f"Too many failed authentications from {client}; try again in "
+                f"{wait} s with a valid token.",
+                kind="too-many-failures",
+                headers={"Retry-After": str(wait)},
+            )
         _failed(guard, exc, client)
         return unauthorized(str(exc))
 

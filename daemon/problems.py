@@ -18,6 +18,7 @@ from flask import Response, abort
 
 from uniflow import errors
 from uniflow.errors import shorten
+from uniflow.tokens import mask_secrets
 
 MEDIA_TYPE = "application/problem+json"
 MAX_ERRORS = 20
@@ -53,13 +54,14 @@ def problem(
     if fields:
         extra["errors"] = [
             {
-                "field": shorten(f["field"], 200),
+                "field": mask_secrets(shorten(f["field"], 200)),
                 "location": f["location"],
-                "message": shorten(f["message"], 500),
+                "message": mask_secrets(shorten(f["message"], 500)),
             }
             for f in fields[:MAX_ERRORS]
         ]
-    detail = shorten(detail, MAX_DETAIL)
+    # A secret pasted where an id goes would otherwise be quoted back.
+    detail = mask_secrets(shorten(detail, MAX_DETAIL))
     body = {
         "type": f"urn:uniflow:problem:{kind}" if kind else "about:blank",
         "title": HTTPStatus(status).phrase,

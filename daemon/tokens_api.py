@@ -112,7 +112,7 @@ def add_token_routes(api: APIBlueprint, store: Store, policy: Policy) -> None:
                 "token needs an admin token for all projects."
             )
         grace = durations.parse(body.grace) if body.grace else None
-        token, secret = tokens.rotate(store, path.token_id, grace=grace)
+        token, secret = tokens.rotate(store, path.token_id, grace=grace, policy=policy)
         logger.info(
             "Token %s rotated into %s by token %s",
             path.token_id,

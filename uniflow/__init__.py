@@ -20,11 +20,25 @@ Flask. ``uniflow.cli`` and ``uniflow.daemon`` are the adapters over it.
 
 from __future__ import annotations
 
-from uniflow._context import run_folder
-from uniflow.client import Client
-from uniflow.pipelines import Pipeline, pipeline, step
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from uniflow._context import run_folder
+    from uniflow.client import Client
+    from uniflow.pipelines import Pipeline, pipeline, step
 
 __version__ = "0.1.0"
+
+# The public names are imported when first used, so that `uniflow --version` and
+# the daemon's own modules do not pay for the client and the pipeline machinery.
+_HOMES = {
+    "Client": "uniflow.client",
+    "Pipeline": "uniflow.pipelines",
+    "pipeline": "uniflow.pipelines",
+    "run_folder": "uniflow._context",
+    "step": "uniflow.pipelines",
+}
 
 __all__ = [
     "Client",
@@ -34,3 +48,16 @@ __all__ = [
     "run_folder",
     "step",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'uniflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

@@ -7,15 +7,19 @@ never holds a secret. Failed authentications record only their reason.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from uniflow.runs import timestamp
+from uniflow.tokens import mask_secrets
 
 if TYPE_CHECKING:
     from uniflow.store import Store
     from uniflow.tokens import Token
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class Action(StrEnum):
@@ -62,14 +66,25 @@ def record(
     target: str | None = None,
     detail: str | None = None,
 ) -> None:
-    """Append one event, acted by ``token`` from ``client``, to the audit log."""
+    """Append one event, acted by ``token`` from ``client``, to the audit log.
+
+    ``target`` and ``detail`` may quote a request (its path, say): secrets and
+    control characters in them are masked, so the log never holds a secret and
+    cannot forge lines of ``uniflow audit``.
+    """
     store.add_event(
         Event(
             action=action.value,
             token_id=token.token_id if token else None,
             token_name=token.name if token else None,
             client=client,
-            target=target,
-            detail=detail,
+            target=_clean(target),
+            detail=_clean(detail),
         )
     )
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return _CONTROL.sub("\ufffd", mask_secrets(text))

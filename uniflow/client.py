@@ -19,6 +19,8 @@ from uniflow.errors import (
 )
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 API = "/api/v1"
@@ -48,7 +50,12 @@ class Client:
                 "non-ASCII); check how it was copied."
             )
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=timeout,
+            verify=_tls_context(self.url),
+        )
 
     def __enter__(self) -> Client:
         return self
@@ -318,6 +325,13 @@ class Client:
         while limit is None or len(items) < limit:
             wanted = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(items))
             answer = self._request("GET", path, params={**params, "limit": wanted})
+            if not isinstance(answer, dict) or not isinstance(
+                answer.get("items"), list
+            ):
+                raise DaemonError(
+                    f"{self.url} answered GET {path} with a list UniFlow does not "
+                    "send; is it a UniFlow daemon?"
+                )
             items.extend(answer["items"])
             if problems is not None and not problems:
                 problems.extend(answer.get("problems", []))
@@ -382,6 +396,20 @@ class Client:
                 f"({type(exc).__name__}); check that a UniFlow daemon answers there "
                 "with `uniflow daemon status`."
             ) from None
+
+
+def _tls_context(url: str) -> ssl.SSLContext | bool:
+    """Return how to verify the server's certificate.
+
+    Loading the system's trusted certificates takes longer than the rest of a
+    command, so a plain ``http://`` server gets a context that trusts nothing: it
+    never uses it, and were it ever sent to ``https://`` it would refuse to go on.
+    """
+    if url.startswith("https://"):
+        return True
+    import ssl
+
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def check_url(url: str) -> str:

@@ -137,7 +137,19 @@ def load() -> Settings:
             )
         for key, value in table.items():
             values[key] = _check(path, f"{section}.{key}", value)
-    return Settings(**values)
+    settings = Settings(**values)
+    policy = settings.token_policy()
+    if policy.max_lifetime is None or policy.default_lifetime <= policy.max_lifetime:
+        return settings
+    if "default_lifetime" not in values:
+        # A cap below the 90 days of the default becomes the default.
+        return Settings(**{**values, "default_lifetime": settings.max_lifetime})
+    raise ConfigError(
+        f"tokens.default_lifetime ({settings.default_lifetime}) in {path} is longer "
+        f"than tokens.max_lifetime ({settings.max_lifetime}); make it at most that, "
+        "or every token created without a lifetime is refused.",
+        path=path,
+    )
 
 
 def _check(path: Path, key: str, value: Any) -> Any:

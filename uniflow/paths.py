@@ -38,7 +38,17 @@ def home() -> Path:
         ) from None
     if not path.is_dir():
         raise ConfigError(f"{str(path)!r} is not a folder; set {HOME_ENV} to one.")
+    _keep_private(path)
     return path
+
+
+def _keep_private(path: Path) -> None:
+    # A folder made beforehand (by `mkdir`, under the usual umask) may be open to
+    # others; the store and the credential file inside are the user's alone, and
+    # so are the names of its runs and projects.
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.getuid():
+        path.chmod(0o700)
 
 
 def database() -> Path:

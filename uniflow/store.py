@@ -108,6 +108,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_by_action ON audit(action, seq);
     """,
+    """
+    CREATE INDEX runs_by_finish ON runs(finished_at);
+    CREATE INDEX idempotency_by_run ON idempotency_keys(run_id);
+    """,
 )
 
 # Lists leave out results, which can be large.
@@ -205,6 +209,7 @@ class Store(Protocol):
 
 
 _TOKEN_CACHE_SIZE = 1024
+_LAST_SEQ = 2**63 - 1
 
 
 @dataclass
@@ -705,9 +710,11 @@ def _short_error(text: str | None) -> str | None:
 
 
 def _seq_below(after: str | None) -> tuple[list[str], list[str | int]]:
-    # The WHERE clause of a page that continues below the position ``after``.
+    # The WHERE clause of a page that continues below the position ``after``. The
+    # first page is below the largest seq there can be, so that SQLite searches
+    # the runs from the newest down there too, never scanning the table.
     if after is None:
-        return [], []
+        return ["seq < ?"], [_LAST_SEQ]
     if not after.isascii() or not after.isdigit() or len(after) > 18:
         raise ValueError("not a position in this list")
     return ["seq < ?"], [int(after)]

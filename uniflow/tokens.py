@@ -19,10 +19,10 @@ import string
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from uniflow.errors import AuthenticationError, TokenError
+from uniflow.roles import Role as Role  # Re-exported: callers know it as a token's.
 from uniflow.runs import timestamp
 
 if TYPE_CHECKING:
@@ -44,24 +44,6 @@ DEFAULT_LIFETIME = timedelta(days=90)
 """How long a token lives when its creator says nothing."""
 LONGEST_GRACE = timedelta(days=7)
 """The longest a rotated token may keep working beside its successor."""
-
-
-class Role(StrEnum):
-    """What a token may do; each role includes the rights of the ones before it."""
-
-    VIEWER = "viewer"
-    """Reads runs, pipelines and projects."""
-    OPERATOR = "operator"
-    """Also triggers and cancels runs."""
-    ADMIN = "admin"
-    """Also manages tokens and projects."""
-
-    def allows(self, needed: Role) -> bool:
-        """Whether this role includes the rights of ``needed``."""
-        return _RANKS[self] >= _RANKS[needed]
-
-
-_RANKS = {role: rank for rank, role in enumerate(Role)}
 
 
 @dataclass(frozen=True)
@@ -160,6 +142,16 @@ def check_format(secret: str) -> None:
             "copy it again whole.",
             reason="checksum",
         )
+
+
+# Anything a secret may be, whole or cut: a value quoted back (a secret pasted
+# where an id goes) is masked with this before it is shown or recorded.
+_SECRET_LIKE = re.compile(r"uf_[0-9A-Za-z_-]{8,}")
+
+
+def mask_secrets(text: str) -> str:
+    """Return ``text`` with whatever looks like a token's secret masked."""
+    return _SECRET_LIKE.sub("uf_…(a secret, not shown)", text)
 
 
 def new_token_id() -> str:
@@ -367,12 +359,18 @@ def revoke(store: Store, token_id: str) -> Token:
 
 
 def rotate(
-    store: Store, token_id: str, *, grace: timedelta | None = None
+    store: Store,
+    token_id: str,
+    *,
+    grace: timedelta | None = None,
+    policy: Policy | None = None,
 ) -> tuple[Token, str]:
     """Replace a token with a new one of the same name, role, project and lifetime.
 
     The old token is revoked at once, or when ``grace`` has passed (but never
-    later than it would have expired), so that jobs holding it can switch.
+    later than it would have expired), so that jobs holding it can switch. Under
+    a ``policy`` with a maximum lifetime, the new token's lifetime is cut to it:
+    a rotation never makes a token that creating it could not.
 
     Returns:
         The new token and its secret.
@@ -405,6 +403,10 @@ def rotate(
     ends = now + grace if grace else now
     if old.expires_at and timestamp(ends) > old.expires_at:
         ends = datetime.fromisoformat(old.expires_at.replace("Z", "+00:00"))
+    lifetime = old.lifetime
+    longest = policy.max_lifetime if policy else None
+    if longest is not None and (lifetime is None or lifetime > longest.total_seconds()):
+        lifetime = int(longest.total_seconds())
     new = Token(
         token_id=new_token_id(),
         name=old.name,
@@ -412,9 +414,9 @@ def rotate(
         created_at=timestamp(now),
         project=old.project,
         expires_at=None
-        if old.lifetime is None
-        else timestamp(now + timedelta(seconds=old.lifetime)),
-        lifetime=old.lifetime,
+        if lifetime is None
+        else timestamp(now + timedelta(seconds=lifetime)),
+        lifetime=lifetime,
     )
     secret = new_secret()
     store.replace_token(

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from uniflow import tokens
+
 
 def _login(cli, url, secret, **env):
     # The token comes on standard input, never as an argument.
@@ -209,3 +211,56 @@ def test_non_loopback_needs_allow_remote(cli):
     assert done.code != 0, done
     assert "allow_remote = true" in done.said
     assert cli.state() is None
+
+
+def test_own_token_never_goes_to_a_squatter_on_the_daemons_port(cli):
+    """With the daemon down, whatever holds its port gets no request at all."""
+    import http.server
+    import socket
+    import threading
+
+    from uniflow import credentials as kept
+
+    heard: list[str] = []
+
+    class Squatter(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            heard.append(self.headers.get("Authorization", ""))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"status": "ok", "service": "uniflow"}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (cli.home / "config.toml").write_text(f"[daemon]\nport = {port}\n")
+    url = f"http://127.0.0.1:{port}"
+    # The CLI's own token for its daemon's address, as an earlier session kept it
+    # (the test's environment has the CLI's home and keyring).
+    kept.store(url, tokens.new_secret())
+    server = http.server.HTTPServer(("127.0.0.1", port), Squatter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = cli("--server", url, "runs", "list")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert done.code == 3, done
+    assert "No UniFlow daemon answers" in done.err
+    assert not [header for header in heard if header], heard
+
+
+@pytest.mark.parametrize("command", ["revoke", "rotate"])
+def test_secret_given_as_token_id_is_refused_unsent(cli, command):
+    secret = tokens.new_secret()
+
+    done = cli("token", command, "--token-id", secret)
+
+    assert done.code == 2, done
+    assert "secret, not its id" in done.err and "Nothing was sent" in done.err
+    assert secret not in done.out + done.err
+    assert cli.state() is None  # No daemon was started, nothing was asked.

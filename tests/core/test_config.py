@@ -52,6 +52,10 @@ def test_every_key_is_read(write):
         ('[tokens]\ndefault_lifetime = "90 days"\n', "tokens.default_lifetime"),
         ('[tokens]\nmax_lifetime = "0d"\n', "tokens.max_lifetime"),
         ("[tokens]\nmax_lifetime = 30\n", "such as '45s'"),
+        (
+            '[tokens]\ndefault_lifetime = "60d"\nmax_lifetime = "30d"\n',
+            "default_lifetime (60d)",
+        ),
         ('[tokens]\nlifetime = "30d"\n', "valid keys: default_lifetime, max_lifetime"),
         ("daemon = 3\n", "must be a [daemon] table"),
         ("[daemon\n", "not valid TOML"),
@@ -66,11 +70,19 @@ def test_bad_config_names_the_fix(write, text, says):
     assert says in str(refused.value)
 
 
+def test_a_short_cap_becomes_the_default_lifetime(write):
+    write('[tokens]\nmax_lifetime = "7d"\n')
+
+    policy = config.load().token_policy()
+
+    assert policy.default_lifetime.days == policy.max_lifetime.days == 7
+
+
 def test_token_and_host_settings_are_read(write):
     write(
         '[daemon]\nallow_remote = true\nallowed_hosts = ["UniFlow.Internal"]\n'
         'auth_failure_limit = 5\n[tokens]\ndefault_lifetime = "30d"\n'
-        'max_lifetime = "1h30m"\n'
+        'max_lifetime = "30d1h30m"\n'
     )
 
     settings = config.load()
@@ -81,7 +93,7 @@ def test_token_and_host_settings_are_read(write):
     policy = settings.token_policy()
     assert policy.default_lifetime.days == 30
     assert policy.max_lifetime is not None
-    assert policy.max_lifetime.total_seconds() == 5400
+    assert policy.max_lifetime.total_seconds() == 30 * 86400 + 5400
 
 
 def test_no_max_lifetime_by_default(clean_environ):

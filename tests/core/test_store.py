@@ -184,3 +184,15 @@ def test_long_errors_are_cut(store):
 
     assert len(run.error) <= MAX_ERROR and "1000000 characters" in run.error
     assert len(run.steps[0].error) <= MAX_ERROR
+
+
+def test_data_folder_made_beforehand_becomes_private(tmp_path, monkeypatch):
+    from uniflow import paths
+
+    folder = tmp_path / "made-by-mkdir"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    monkeypatch.setenv("UNIFLOW_HOME", str(folder))
+
+    assert paths.home() == folder
+    assert folder.stat().st_mode & 0o777 == 0o700

@@ -164,6 +164,20 @@ def test_rotation_keeps_name_role_project_lifetime(store):
     assert store.token(old.token_id).replaced_by == new.token_id
 
 
+@pytest.mark.parametrize("lifetime", [None, 400 * 86400])
+def test_rotation_keeps_within_the_longest_lifetime(store, lifetime):
+    expires = None if lifetime is None else datetime.now(UTC) + timedelta(days=400)
+    old, _ = tokens.issue(store, "long", "admin", expires_at=expires, lifetime=lifetime)
+    policy = Policy(max_lifetime=timedelta(days=30))
+
+    new, _ = tokens.rotate(store, old.token_id, policy=policy)
+
+    assert new.lifetime == 30 * 86400
+    created = datetime.fromisoformat(new.created_at.replace("Z", "+00:00"))
+    expires_at = datetime.fromisoformat(new.expires_at.replace("Z", "+00:00"))
+    assert expires_at - created == timedelta(days=30)
+
+
 def test_grace_keeps_the_old_secret_working(store):
     old, old_secret = tokens.issue(store, "ci", "operator")
 
@@ -249,3 +263,14 @@ def test_own_changes_reach_a_cached_token_at_once(store):
     tokens.revoke(store, token.token_id)
     with pytest.raises(AuthenticationError):
         tokens.authenticate(store, secret)
+
+
+def test_secrets_are_masked_wherever_quoted(store):
+    secret = tokens.new_secret()
+    text = f"No token {secret!r}; /api/v1/runs/{secret[:20]} and tok_5d41402abc4b"
+
+    masked = tokens.mask_secrets(text)
+
+    assert secret[3:12] not in masked
+    assert "tok_5d41402abc4b" in masked
+    assert masked.count("a secret, not shown") == 2
