@@ -23,7 +23,15 @@ from rich.console import Console
 from rich.text import Text
 
 import uniflow
-from bench import BenchError, auth, cli_start, daemon_memory, run_start, runs_list
+from bench import (
+    BenchError,
+    auth,
+    cli_start,
+    daemon_memory,
+    run_start,
+    runs_list,
+    tui_start,
+)
 from bench.figures import Figure, Result, all_met, print_table, write_json
 from bench.load import require_wrk
 
@@ -35,6 +43,7 @@ BENCHMARKS: dict[str, Callable[[], list[Figure]]] = {
     "auth": auth.run,
     "cli-start": cli_start.run,
     "daemon-memory": daemon_memory.run,
+    "tui-start": tui_start.run,
 }
 """Every benchmark by name, in the order they run."""
 

@@ -454,6 +454,21 @@ def projects_remove(
     commands.projects_remove(_consoles.out, _consoles.err, name)
 
 
+@app.command()
+def tui() -> None:
+    """Open the terminal UI: live runs, pipelines, and Settings > API Tokens.
+
+    It uses the same server and token as the other commands, and starts the
+    local daemon when none answers. Press Ctrl+P for every command, q to quit.
+
+    Example: uniflow tui
+    """
+    # Imported here: Textual takes a while to load, and no other command needs it.
+    from uniflow.cli.tui.app import UniFlowApp
+
+    UniFlowApp().run()
+
+
 HostOption = Annotated[
     str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
 ]

@@ -578,7 +578,9 @@ def _validation_problem(exc: ValidationError) -> Response:
         }
         for e in exc.errors(include_url=False)
     ]
-    listed = "; ".join(f"{f['field'] or location}: {f['message']}" for f in fields)
+    listed = "; ".join(
+        f"{f['field'] or location}: {f['message'].rstrip('.')}" for f in fields
+    )
     return problem(
         422, f"The request is invalid: {listed}.", kind="validation", errors=fields
     )

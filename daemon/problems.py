@@ -89,7 +89,7 @@ def refuse(
     abort(
         problem(
             422,
-            f"The request is invalid: {field}: {message}.",
+            f"The request is invalid: {field}: {message.rstrip('.')}.",
             kind=kind,
             errors=[{"field": field, "location": location, "message": message}],
         )

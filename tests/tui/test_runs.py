@@ -1,0 +1,142 @@
+"""Pipelines, the trigger form, runs and a run's details, driven by a pilot."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import Button, DataTable, Input, Log
+
+from uniflow.cli.tui.app import UniFlowApp
+from uniflow.cli.tui.pipelines import PipelinesScreen
+from uniflow.cli.tui.run_detail import RunScreen
+from uniflow.cli.tui.runs import RunsScreen
+from uniflow.cli.tui.trigger import TriggerScreen
+from uniflow.client import FINISHED
+
+
+async def _open_form(app: UniFlowApp, pilot, until, pipeline: str) -> TriggerScreen:
+    """Go to Pipelines, put the cursor on ``pipeline`` and press Trigger."""
+    await pilot.press("2")
+    await until(pilot, lambda: isinstance(app.screen, PipelinesScreen), "pipelines")
+    table = app.screen.query_one(DataTable)
+    key = f"testproj/{pipeline}"
+    await until(pilot, lambda: key in table.rows, f"{pipeline} in the table")
+    table.move_cursor(row=table.get_row_index(key))
+    await pilot.press("t")
+    form = await until(
+        pilot, lambda: isinstance(app.screen, TriggerScreen) and app.screen, "form"
+    )
+    await pilot.pause()  # the form checks its defaults once mounted
+    return form
+
+
+def test_trigger_follow_cancel(tui_daemon, use_daemon, until, tmp_path):
+    use_daemon(tui_daemon)
+    gate = tmp_path / "never-created"
+
+    async def flow() -> str:
+        app = UniFlowApp()
+        async with app.run_test(size=(100, 32)) as pilot:
+            form = await _open_form(app, pilot, until, "gated")
+            assert form.query_one("#submit", Button).disabled  # gate is required
+            await pilot.press(*str(gate))
+            assert not form.query_one("#submit", Button).disabled
+            await pilot.press("enter")
+
+            screen = await until(
+                pilot,
+                lambda: isinstance(app.screen, RunScreen) and app.screen,
+                "the new run's details",
+            )
+            log = screen.query_one(Log)
+            await until(pilot, lambda: "waiting" in log.lines, "the run's output")
+            assert screen.run is not None and screen.run["status"] == "running"
+
+            await pilot.press("c")
+            await pilot.pause()
+            await pilot.press("y")
+            await until(
+                pilot,
+                lambda: screen.run and screen.run["status"] == "cancelled",
+                "the run to end cancelled",
+                timeout=40,
+            )
+            return screen.run_id
+
+    run_id = asyncio.run(flow())
+    with tui_daemon.client() as client:
+        assert client.get_run(run_id)["status"] == "cancelled"
+
+
+def test_form_types_values_and_fills_defaults(tui_daemon, use_daemon, until):
+    use_daemon(tui_daemon)
+
+    async def flow() -> str:
+        app = UniFlowApp()
+        async with app.run_test(size=(100, 32)) as pilot:
+            form = await _open_form(app, pilot, until, "typed")
+            assert form.query_one("#param-rate", Input).value == "0.1"
+            assert form.query_one("#param-label", Input).value == "x"
+
+            await pilot.press("t", "e", "n")
+            hint = str(form.query_one("#hint-epochs").content)
+            assert "expects an integer" in hint
+            assert form.query_one("#submit", Button).disabled
+
+            await pilot.press("backspace", "backspace", "backspace", "5")
+            await pilot.click("#param-flag")
+            await pilot.press("ctrl+s")
+            screen = await until(
+                pilot,
+                lambda: isinstance(app.screen, RunScreen) and app.screen,
+                "the run",
+            )
+            await until(
+                pilot,
+                lambda: screen.run and screen.run["status"] in FINISHED,
+                "the run to end",
+            )
+            return screen.run_id
+
+    run_id = asyncio.run(flow())
+    with tui_daemon.client() as client:
+        run = client.get_run(run_id)
+    assert run["status"] == "success"
+    assert run["parameters"] == {"epochs": 5, "rate": 0.1, "flag": True, "label": "x"}
+
+
+def test_table_updates_in_place(tui_daemon, use_daemon, until):
+    use_daemon(tui_daemon)
+    with tui_daemon.client() as client:
+        first = client.trigger_run("hello", project="testproj")["run_id"]
+        client.wait_for_run(first, timeout=30)
+
+    async def flow() -> None:
+        app = UniFlowApp()
+        async with app.run_test(size=(100, 32)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, RunsScreen)
+            table = screen.query_one(DataTable)
+            await until(pilot, lambda: first in table.rows, "the first run")
+            table.move_cursor(row=table.get_row_index(first))
+
+            with tui_daemon.client() as client:
+                second = client.trigger_run("hello", project="testproj")["run_id"]
+            await until(pilot, lambda: second in table.rows, "the new run")
+            # The new run is on top; the cursor stayed on the run it was on.
+            assert table.get_row_index(second) < table.get_row_index(first)
+            assert table.cursor_row == table.get_row_index(first)
+
+            state = screen.query_one("#state")
+            state.value = "cancelled"  # type: ignore[attr-defined]
+            await until(
+                pilot,
+                lambda: (
+                    screen.filters.state == "cancelled"
+                    and not table.loading
+                    and first not in table.rows
+                ),
+                "the filter to apply",
+            )
+
+    asyncio.run(flow())

@@ -1,0 +1,140 @@
+"""Settings > API Tokens, driven by a pilot against a real daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from textual.widgets import Button, DataTable, Static
+
+from uniflow.cli.tui.app import UniFlowApp
+from uniflow.cli.tui.token_forms import NewTokenScreen, SecretScreen
+from uniflow.cli.tui.tokens import TokensScreen
+from uniflow.client import Client
+
+
+def _rows(app: UniFlowApp) -> dict[str, list[str]]:
+    """The tokens table's rows by token id, as text."""
+    table = app.screen.query_one("#tokens", DataTable)
+    return {
+        str(key.value): [str(cell) for cell in table.get_row(key)] for key in table.rows
+    }
+
+
+def test_generate_copy_close_revoke(tui_daemon, use_daemon, until):
+    use_daemon(tui_daemon)
+    name = f"tui-{uuid.uuid4().hex[:8]}"
+
+    async def flow() -> None:
+        app = UniFlowApp()
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("3")
+            await until(pilot, lambda: isinstance(app.screen, TokensScreen), "tokens")
+            await until(pilot, lambda: _rows(app), "the tokens")
+
+            await pilot.press("g")
+            form = await until(
+                pilot,
+                lambda: isinstance(app.screen, NewTokenScreen) and app.screen,
+                "the form",
+            )
+            submit = form.query_one("#submit", Button)
+            assert submit.disabled  # no name yet
+            await pilot.press(*name)
+            await pilot.click("#expiry")
+            await pilot.press("3", "x")
+            assert submit.disabled
+            assert "not a duration" in str(form.query_one("#expiry-hint").content)
+            await pilot.press("backspace", "d")
+            assert not submit.disabled
+            await pilot.press("ctrl+s")
+
+            dialog = await until(
+                pilot,
+                lambda: isinstance(app.screen, SecretScreen) and app.screen,
+                "the secret",
+            )
+            secret = str(dialog.query_one("#secret", Static).content)
+            assert secret.startswith("uf_")
+            with Client(tui_daemon.url, secret) as client:
+                own = client.own_token()
+            assert own["name"] == name and own["role"] == "viewer"
+
+            await pilot.press("c")
+            assert app.clipboard == secret
+            await pilot.press("escape")
+            await until(pilot, lambda: isinstance(app.screen, TokensScreen), "tokens")
+            await until(pilot, lambda: own["token_id"] in _rows(app), "the new row")
+            assert secret not in app.export_screenshot()
+            assert _rows(app)[own["token_id"]][-1] == "active"
+
+            table = app.screen.query_one("#tokens", DataTable)
+            table.move_cursor(row=table.get_row_index(own["token_id"]))
+            await pilot.press("v")
+            await pilot.pause()
+            await pilot.press("y")
+            await until(
+                pilot,
+                lambda: _rows(app)[own["token_id"]][-1] == "revoked",
+                "the token to show revoked",
+            )
+
+        with tui_daemon.client() as client:
+            states = {t["token_id"]: t["state"] for t in client.list_tokens()}
+        assert states[own["token_id"]] == "revoked"
+
+    asyncio.run(flow())
+
+
+def test_rotate_shows_new_secret_once(tui_daemon, use_daemon, until):
+    use_daemon(tui_daemon)
+    with tui_daemon.client() as client:
+        old = client.create_token(f"rot-{uuid.uuid4().hex[:8]}", "operator")
+
+    async def flow() -> str:
+        app = UniFlowApp()
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("3")
+            await until(pilot, lambda: old["token_id"] in _rows(app), "the token")
+            table = app.screen.query_one("#tokens", DataTable)
+            table.move_cursor(row=table.get_row_index(old["token_id"]))
+            await pilot.press("r")
+            await pilot.pause()
+            await pilot.press("y")
+            dialog = await until(
+                pilot,
+                lambda: isinstance(app.screen, SecretScreen) and app.screen,
+                "the new secret",
+            )
+            secret = str(dialog.query_one("#secret", Static).content)
+            await pilot.press("escape")
+            await until(
+                pilot,
+                lambda: _rows(app).get(old["token_id"], [""])[-1] == "revoked",
+                "the old token to show revoked",
+            )
+            return secret
+
+    secret = asyncio.run(flow())
+    with Client(tui_daemon.url, secret) as client:
+        assert client.own_token()["name"] == old["name"]
+
+
+def test_viewer_is_told_what_to_do(tui_daemon, monkeypatch, until):
+    monkeypatch.setenv("UNIFLOW_URL", tui_daemon.url)
+    monkeypatch.setenv("UNIFLOW_TOKEN", tui_daemon.token("viewer"))
+
+    async def flow() -> None:
+        app = UniFlowApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            notes = await until(
+                pilot,
+                lambda: [n for n in app._notifications if n.title == "Not allowed"],
+                "a notification",
+            )
+            assert "role" in notes[0].message
+            assert "uniflow login" in notes[0].message
+            assert isinstance(app.screen, TokensScreen)
+
+    asyncio.run(flow())
