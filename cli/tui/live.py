@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import work
 from textual.message import Message
 from textual.screen import Screen
+from textual.widgets import DataTable
 
 from uniflow.errors import UniFlowError
 
@@ -110,3 +111,11 @@ class LiveScreen(Screen[None]):
                 if widget.focusable:
                     widget.focus()
                     break
+
+    def current_key(self) -> str | None:
+        """Return the key of the row under the cursor of the screen's table."""
+        table: DataTable[Any] = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return row_key.value

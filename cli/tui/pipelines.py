@@ -55,7 +55,7 @@ class PipelinesScreen(LiveScreen):
         """Fill the table, keeping the cursor on the pipeline it was on."""
         table: DataTable[Text | str] = self.query_one(DataTable)
         table.loading = False
-        current = self._current()
+        current = self.current_key()
         table.clear()
         self._pipelines = {_key(p): p for p in data}
         for key, pipeline in self._pipelines.items():
@@ -74,13 +74,6 @@ class PipelinesScreen(LiveScreen):
                 "No pipelines yet: `uniflow run` in a project folder registers it."
             )
 
-    def _current(self) -> str | None:
-        table: DataTable[Text | str] = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return row_key.value
-
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         pipeline = self._pipelines.get(event.row_key.value or "")
@@ -97,7 +90,7 @@ class PipelinesScreen(LiveScreen):
 
     def action_trigger(self) -> None:
         """Open the form that triggers the highlighted pipeline."""
-        pipeline = self._pipelines.get(self._current() or "")
+        pipeline = self._pipelines.get(self.current_key() or "")
         if pipeline is None:
             return
 

@@ -113,7 +113,7 @@ class RunsScreen(LiveScreen):
 
         table: DataTable[Text | str] = self.query_one(DataTable)
         table.loading = False
-        current = self._current_key(table)
+        current = self.current_key()
         order = {run["run_id"]: index for index, run in enumerate(data.runs)}
         changed = self._drop_rows(table, order)
         for run in data.runs:
@@ -160,13 +160,6 @@ class RunsScreen(LiveScreen):
         else:
             note.update("No runs yet. Trigger one from Pipelines (press 2).")
 
-    @staticmethod
-    def _current_key(table: DataTable[Text | str]) -> str | None:
-        if not table.row_count:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return row_key.value
-
     @on(Select.Changed)
     def _filter_changed(self, event: Select.Changed) -> None:
         pipeline = self.query_one("#pipeline", Select).value
@@ -191,7 +184,7 @@ class RunsScreen(LiveScreen):
 
     def action_open(self) -> None:
         """Show the highlighted run's details and output."""
-        run_id = self._current_key(self.query_one(DataTable))
+        run_id = self.current_key()
         if run_id is not None:
             self.app.push_screen(RunScreen(run_id))
 

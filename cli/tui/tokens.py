@@ -88,7 +88,7 @@ class TokensScreen(LiveScreen):
         """Fill the table, keeping the cursor on the token it was on."""
         table: DataTable[Text | str] = self.query_one(DataTable)
         table.loading = False
-        current = self._current()
+        current = self.current_key()
         table.clear()
         self._projects = data.projects
         self._tokens = {t["token_id"]: t for t in data.tokens}
@@ -107,16 +107,9 @@ class TokensScreen(LiveScreen):
             table.move_cursor(row=table.get_row_index(current), animate=False)
         self._show_detail()
 
-    def _current(self) -> str | None:
-        table: DataTable[Text | str] = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return row_key.value
-
     @on(DataTable.RowHighlighted)
     def _show_detail(self) -> None:
-        token = self._tokens.get(self._current() or "")
+        token = self._tokens.get(self.current_key() or "")
         detail = self.query_one("#token-detail", Static)
         if token is None:
             detail.update("No tokens.")
@@ -145,7 +138,7 @@ class TokensScreen(LiveScreen):
 
     def action_revoke(self) -> None:
         """Ask, then revoke the highlighted token."""
-        token = self._tokens.get(self._current() or "")
+        token = self._tokens.get(self.current_key() or "")
         if token is None:
             return
         if token["state"] != "active":
@@ -169,7 +162,7 @@ class TokensScreen(LiveScreen):
 
     def action_rotate(self) -> None:
         """Ask, then give the highlighted token a new secret."""
-        token = self._tokens.get(self._current() or "")
+        token = self._tokens.get(self.current_key() or "")
         if token is None:
             return
         if token["state"] != "active":
