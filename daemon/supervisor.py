@@ -176,13 +176,9 @@ class AdoptedExecution:
             _kill_group(self.pid, signal.SIGKILL)
 
     def _note_outcome(self, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "run_succeeded":
-            self._reported, self._code = True, 0
-        elif kind == "run_failed":
-            code = event.get("exit_code")
-            self._reported = True
-            self._code = code if isinstance(code, int) and code != 0 else 1
+        code = _reported_code(event)
+        if code is not None:
+            self._reported, self._code = True, code
 
     def _ended(self, timeout: float | None) -> bool:
         try:
@@ -190,6 +186,40 @@ class AdoptedExecution:
         except (OSError, ValueError):  # closed by wait()
             return True
         return bool(readable)
+
+
+class RecordedEvents:
+    """The events of a run whose process ended while no daemon watched it, as its
+    runner wrote them to ``events.jsonl``."""
+
+    def __init__(self, events_file: Path, pid: int) -> None:
+        self._events_file = events_file
+        self._pid = pid
+        self.code: int | None = None
+        """The exit code the events report, or None when they report no end."""
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Yield every event the file holds."""
+        try:
+            text = self._events_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return
+        for line in text.splitlines():
+            event = _event(line, self._pid)
+            if event is not None:
+                self.code = _reported_code(event) if self.code is None else self.code
+                yield event
+
+
+def _reported_code(event: dict[str, Any]) -> int | None:
+    """Return the exit code a run's final event reports, or None for other events."""
+    kind = event.get("event")
+    if kind == "run_succeeded":
+        return 0
+    if kind == "run_failed":
+        code = event.get("exit_code")
+        return code if isinstance(code, int) and code != 0 else 1
+    return None
 
 
 def _event(line: str, pid: int) -> dict[str, Any] | None:
@@ -321,19 +351,28 @@ class Supervisor:
         """
         for run_id in self._store.run_ids_in(RunStatus.RUNNING):
             run = self._store.run(run_id)
-            if run is not None and self._adopt(run):
+            if run is None:
+                continue
+            if self._adopt(run):
                 logger.info("Run %s outlived a daemon; watching it again", run_id)
                 continue
-            self._store.update_run(
-                run_id,
-                status=RunStatus.FAILED,
-                finished_at=timestamp(),
-                error=DAEMON_STOPPED,
-            )
-            logger.warning("Run %s was running when the daemon stopped", run_id)
+            self._settle(run)
         for run_id in self._store.run_ids_in(RunStatus.QUEUED):
             self._queue.put(run_id)
         self._dispatcher.start()
+
+    def _settle(self, run: Run) -> None:
+        """Record the end of a run whose process ended while no daemon watched it:
+        the one its events report, else failed because the daemon stopped."""
+        events_file = paths.runs_folder() / run.run_id / EVENTS_FILE
+        recorded = RecordedEvents(events_file, run.pid or 0)
+        error = self._record_events(run.run_id, recorded)
+        if recorded.code is None:
+            logger.warning("Run %s was running when the daemon stopped", run.run_id)
+            self._finish(run.run_id, None, DAEMON_STOPPED)
+            return
+        logger.info("Run %s ended while no daemon watched it", run.run_id)
+        self._finish(run.run_id, recorded.code, error)
 
     def submit(self, run_id: str) -> None:
         """Queue a run that is already stored as ``queued``."""
@@ -586,7 +625,9 @@ class Supervisor:
         logger.info("Run %s timed out after %g s; stopping it", run_id, timeout)
         execution.terminate(self._grace)
 
-    def _record_events(self, run_id: str, execution: Execution) -> str | None:
+    def _record_events(
+        self, run_id: str, execution: Execution | RecordedEvents
+    ) -> str | None:
         steps: dict[int, StepRecord] = {}
         error: str | None = None
         result: Any = None
@@ -622,10 +663,15 @@ class Supervisor:
             stop = self._stops.pop(run_id, None)
         if stop is not None and code != 0:
             status, error = stop.status, stop.reason
+        finished_at = timestamp()
+        if status is not RunStatus.SUCCESS:
+            # Steps the process was in when it was stopped or died never reported
+            # their end: they end with the run.
+            self._store.close_steps(run_id, status.value, finished_at)
         self._store.update_run(
             run_id,
             status=status,
-            finished_at=timestamp(),
+            finished_at=finished_at,
             exit_code=code,
             error=None if status is RunStatus.SUCCESS else error,
         )

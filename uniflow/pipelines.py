@@ -140,11 +140,16 @@ def pipeline(
     return make(func) if func is not None else make
 
 
+LONGEST_TIMEOUT = 365 * 24 * 3600
+"""The longest timeout a pipeline may declare, in seconds."""
+
+
 def check_timeout(timeout: object, where: str) -> None:
-    """Refuse a pipeline timeout that is not a positive, finite number of seconds.
+    """Refuse a pipeline timeout that is not a positive number of seconds up to a
+    year (the daemon's timers take no more).
 
     Raises:
-        PipelineError: It is a bool, not a number, not finite, or not above zero.
+        PipelineError: It is a bool, not a number, not above zero, or over a year.
     """
     if timeout is None:
         return
@@ -152,10 +157,11 @@ def check_timeout(timeout: object, where: str) -> None:
         isinstance(timeout, bool)
         or not isinstance(timeout, int | float)
         or not math.isfinite(timeout)
-        or timeout <= 0
+        or not 0 < timeout <= LONGEST_TIMEOUT
     ):
         raise PipelineError(
-            f"{where}: a timeout is a positive number of seconds, such as 600."
+            f"{where}: a timeout is a positive number of seconds up to a year "
+            f"({LONGEST_TIMEOUT:,}), such as 600."
         )
 
 

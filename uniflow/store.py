@@ -204,6 +204,7 @@ class Store(Protocol):
     def update_run(self, run_id: str, **fields: Any) -> None: ...
     def run_ids_in(self, status: RunStatus) -> list[str]: ...
     def save_step(self, run_id: str, step: StepRecord) -> None: ...
+    def close_steps(self, run_id: str, state: str, at: str) -> None: ...
     def prune_runs(self, finished_before: str) -> list[str]: ...
     def close(self) -> None: ...
 
@@ -623,6 +624,15 @@ class SQLiteStore:
             "SELECT run_id FROM runs WHERE status = ? ORDER BY seq", (status.value,)
         )
         return [row["run_id"] for row in rows]
+
+    def close_steps(self, run_id: str, state: str, at: str) -> None:
+        """End the steps of a run still recorded running, in ``state`` at ``at``."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE steps SET state = ?, finished_at = ? "
+                "WHERE run_id = ? AND state = 'running'",
+                (state, at, run_id),
+            )
 
     def save_step(self, run_id: str, step: StepRecord) -> None:
         """Insert or update one step call of a run."""

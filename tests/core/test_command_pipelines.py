@@ -197,6 +197,11 @@ BAD = {
     "description not text": (OK + "\ndescription = 3", "", ["description", "string"]),
     "timeout zero": (OK + "\ntimeout = 0", "", ["pipelines.job.timeout", "positive"]),
     "timeout text": (OK + '\ntimeout = "1h"', "", ["pipelines.job.timeout", "seconds"]),
+    "timeout past a year": (
+        OK + "\ntimeout = 1e300",
+        "",
+        ["pipelines.job.timeout", "up to a year"],
+    ),
     "parameters not a table": (
         OK + "\nparameters = 3",
         "",

@@ -320,3 +320,46 @@ def test_recovery_spares_a_reused_pid():
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_run_that_succeeded_without_a_daemon_keeps_its_outcome(
+    spawn_daemon, fixture_project, tmp_path, wait_until
+):
+    gate = tmp_path / "gate"
+    first = spawn_daemon()
+    first.admin = first.token("admin")
+    with first.client() as client:
+        client.register_project("testproj", str(fixture_project))
+        run_id = client.trigger_run("gated", {"gate": str(gate)}, project="testproj")[
+            "run_id"
+        ]
+    wait_until(lambda: status_of(first, run_id) is RunStatus.RUNNING)
+    pid = first.store().run(run_id).pid
+    first.process.kill()
+    first.process.wait()
+    # The run ends, well, while no daemon watches it.
+    gate.touch()
+    wait_until(lambda: not alive(pid), what="the run's process to end")
+
+    second = spawn_daemon(first.home)
+    run = second.store().run(run_id)
+
+    assert run.status is RunStatus.SUCCESS, run.error
+    assert run.result == {"pid": pid}
+    assert [(s.name, s.state) for s in run.steps] == [("wait_for", "success")]
+
+
+def test_steps_end_with_a_stopped_run(daemon, tmp_path, wait_until):
+    with daemon.client() as client:
+        run_id = client.trigger_run(
+            "gated", {"gate": str(tmp_path / "never")}, project="testproj"
+        )["run_id"]
+        wait_until(lambda: client.get_run(run_id)["steps"], what="the step to start")
+        client.cancel_run(run_id)
+        run = client.wait_for_run(run_id, timeout=60, interval=0.05)
+
+    assert run["status"] == "cancelled"
+    assert [(s["name"], s["state"]) for s in run["steps"]] == [
+        ("wait_for", "cancelled")
+    ]
+    assert run["steps"][0]["finished_at"] is not None
