@@ -47,6 +47,8 @@ def exit_code(exc: UniFlowError) -> ExitCode:
     if isinstance(exc, APIError):
         if exc.status == 401:
             return ExitCode.NOT_AUTHENTICATED
+        if exc.status == 409 and "run_status" in exc.body:
+            return ExitCode.FAILURE  # the run has ended: nothing wrong was typed
         if exc.status in (400, 409, 413, 415, 422):
             return ExitCode.USAGE
     return ExitCode.FAILURE

@@ -150,7 +150,7 @@ def test_cancel_ended_run_is_refused(cli_daemon, finished):
 
     done = cli_daemon.cli("runs", "cancel", run_id)
 
-    assert done.code != 0, done
+    assert done.code == 1, done
     assert "already ended (success)" in done.said
 
 
