@@ -17,7 +17,7 @@ from rich.console import Console
 
 from uniflow import config, credentials, durations, tokens
 from uniflow.cli import daemon_control, render
-from uniflow.cli.session import Session, call, open_session
+from uniflow.cli.session import Session, call, open_session, rotate
 from uniflow.cli.status import ExitCode, Output
 from uniflow.client import FINISHED, Client, check_url
 from uniflow.daemon.server import check_host, is_loopback
@@ -397,16 +397,11 @@ def token_rotate(
     if grace is not None:
         durations.parse(grace)  # refused here, before the server is asked
     session = open_session(err)
-
-    def rotate(client: Client) -> tuple[dict[str, Any], bool]:
-        own = client.own_token()["token_id"] == token_id
-        return client.rotate_token(token_id, grace=grace), own
-
-    rotated, own = call(session, err, rotate)
-    credential = session.credential
-    if not own or credential is None or credential.source.startswith("environment"):
+    rotation = rotate(session, err, token_id, grace)
+    rotated = rotation.token
+    if rotation.kept_in is None:
         _show_secret(out, err, rotated, output, "Rotated into")
-        if own:
+        if rotation.own:
             err.print(
                 render.plain(
                     f"This was the token in {credentials.TOKEN_ENV}; set it to the "
@@ -416,7 +411,6 @@ def token_rotate(
             )
         return
 
-    stored = credentials.store(session.url, rotated["secret"])
     if output is Output.JSON:
         keys = ("token_id", "name", "role", "project", "created_at", "expires_at")
         render.print_json(out, {k: rotated[k] for k in keys})
@@ -425,7 +419,7 @@ def token_rotate(
         render.plain(
             f"Rotated the CLI's own token {rotated['name']!r} into "
             f"{rotated['token_id']}; the new secret replaces the old one in the "
-            f"{stored.location}."
+            f"{rotation.kept_in}."
         )
     )
 

@@ -13,9 +13,10 @@ import getpass
 import os
 import socket
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rich.console import Console
 
@@ -102,14 +103,24 @@ def _own_daemon_missing(url: str) -> bool:
     return state is None or state.url != url
 
 
-def provision_token(session: Session, errors: Console) -> None:
-    """Create an admin token for this CLI in the local store and keep it."""
+def provision_token(
+    session: Session, errors: Console, *, refused: str | None = None
+) -> None:
+    """Create an admin token for this CLI in the local store and keep it.
+
+    Args:
+        session: The local daemon's session; its credential is replaced.
+        errors: Where to warn that the token went to the fallback file.
+        refused: The secret the daemon refused, if any; a different secret kept
+            for the daemon meanwhile is taken instead of provisioning.
+    """
     from uniflow.store import SQLiteStore
 
     with exclusive("provision"):
-        # Another CLI process may have provisioned while this one waited.
+        # Another CLI process, or another thread of the TUI, may have provisioned
+        # or rotated while this one waited.
         known = credentials.get(session.url)
-        if known is not None and known.secret != _secret(session):
+        if known is not None and known.secret != refused:
             session.credential = known
             return
 
@@ -157,6 +168,7 @@ def call(session: Session, errors: Console, action: Callable[[Client], T]) -> T:
     """Run ``action`` with a client; against the local daemon, recover once from a
     token the store no longer knows (for example after the data folder was reset).
     """
+    used = _secret(session)
     with session.client() as client:
         try:
             return action(client)
@@ -167,6 +179,42 @@ def call(session: Session, errors: Console, action: Callable[[Client], T]) -> T:
             if exc.status != 401 or not session.local or from_env:
                 raise
 
-    provision_token(session, errors)
+    provision_token(session, errors, refused=used)
     with session.client() as client:
         return action(client)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A rotated token, with its new secret."""
+
+    token: dict[str, Any]
+    own: bool
+    """The token was the session's own."""
+    kept_in: str | None
+    """Where the new secret replaced the old one: set for the session's own token
+    unless that came from ``UNIFLOW_TOKEN``, which only the user can change."""
+
+
+def rotate(
+    session: Session, errors: Console, token_id: str, grace: str | None
+) -> Rotation:
+    """Rotate a token; when it is the session's own, keep the new secret in place.
+
+    Against the local daemon, the rotation and the keeping of the new secret hold
+    the provisioning lock: a request of this user that sees the old secret refused
+    in between (another CLI, a TUI worker) waits and then takes the new secret,
+    instead of provisioning a token and revoking this one, whose name it shares.
+    """
+    own = call(session, errors, lambda c: c.own_token())["token_id"] == token_id
+    credential = session.credential
+    if not own or credential is None or credential.source.startswith("environment"):
+        token = call(session, errors, lambda c: c.rotate_token(token_id, grace=grace))
+        return Rotation(token, own, None)
+
+    with exclusive("provision") if session.local else nullcontext():
+        with session.client() as client:
+            token = client.rotate_token(token_id, grace=grace)
+        stored = credentials.store(session.url, token["secret"])
+        session.credential = credentials.Credential(token["secret"], stored.location)
+    return Rotation(token, own, stored.location)

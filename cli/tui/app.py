@@ -110,8 +110,18 @@ class UniFlowApp(App[None]):
         Raises:
             UniFlowError: The request failed.
         """
+        return self.act(lambda c: c.request(action), background=background)
+
+    def act(self, action: Callable[[Connection], T], *, background: bool = False) -> T:
+        """Run ``action`` with the connection, from a worker thread, reporting a
+        failure as :meth:`request` does; for work of more than one request, such
+        as rotating a token.
+
+        Raises:
+            UniFlowError: The work failed.
+        """
         try:
-            result = self.connection.request(action)
+            result = action(self.connection)
         except UniFlowError as exc:
             self.report(exc, again=not background)
             raise

@@ -17,8 +17,7 @@ from typing import TypeVar
 
 from rich.console import Console
 
-from uniflow import credentials
-from uniflow.cli.session import Session, call, open_session
+from uniflow.cli.session import Rotation, Session, call, open_session, rotate
 from uniflow.client import Client
 from uniflow.errors import (
     APIError,
@@ -42,6 +41,13 @@ class Problem:
 
     title: str
     message: str
+
+
+class _ToLog(io.StringIO):
+    def write(self, text: str) -> int:
+        if text.strip():
+            logger.warning("%s", text.strip())
+        return len(text)
 
 
 class NotConnected(UniFlowError):
@@ -106,34 +112,34 @@ class Connection:
         Raises:
             UniFlowError: The request failed, or the session is not open.
         """
+        return call(self._session_or_failure(), self._quiet(), action)
+
+    @staticmethod
+    def _quiet() -> Console:
+        """Where the CLI's code says things during a request (say, that the
+        fallback file holds the token): the log, since the TUI owns the terminal."""
+        return Console(file=_ToLog(), width=200, highlight=False, markup=False)
+
+    def _session_or_failure(self) -> Session:
         if not self._opened.wait(OPEN_TIMEOUT):
             raise NotConnected("The TUI is still looking for the server.")
         session = self._session
         if session is None:
             raise self._failure or NotConnected("The TUI is not connected.")
+        return session
 
-        said = io.StringIO()
-        result = call(session, Console(file=said, width=200), action)
-        if said.getvalue():
-            logger.warning("%s", said.getvalue().strip())
-        return result
+    def rotate(self, token_id: str, grace: str | None) -> Rotation:
+        """Rotate a token as ``uniflow token rotate`` does: the new secret of the
+        TUI's own token replaces the old one where that was kept.
 
-    def keep_own_secret(self, secret: str) -> str | None:
-        """Keep a new secret of the TUI's own token where the old one was.
-
-        Returns:
-            Where it was kept, or None when the token came from the environment
-            and the user has to replace it there.
+        Raises:
+            UniFlowError: The request failed, or the session is not open.
         """
-        session = self._session
-        credential = session.credential if session else None
-        if session is None or credential is None:
-            return None
-        if credential.source.startswith("environment"):
-            return None
-        stored = credentials.store(session.url, secret)
-        session.credential = credentials.Credential(secret, stored.location)
-        return stored.location
+        session = self._session_or_failure()
+        rotation = rotate(session, self._quiet(), token_id, grace)
+        if rotation.own:
+            self.own_token = {k: v for k, v in rotation.token.items() if k != "secret"}
+        return rotation
 
 
 def describe(exc: UniFlowError, *, local: bool = False) -> Problem:

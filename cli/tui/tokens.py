@@ -192,24 +192,18 @@ class TokensScreen(LiveScreen):
 
     @work(thread=True, group="token-action", exit_on_error=False)
     def _rotate(self, token_id: str, grace: str | None) -> None:
-        connection = self.uniflow.connection
-        own = token_id == connection.own_token.get("token_id")
         try:
-            rotated = self.uniflow.request(
-                lambda c: c.rotate_token(token_id, grace=grace)
-            )
+            rotation = self.uniflow.act(lambda c: c.rotate(token_id, grace))
         except UniFlowError:
             return
-        kept = connection.keep_own_secret(rotated["secret"]) if own else None
-        if kept is not None:
-            connection.own_token = {k: v for k, v in rotated.items() if k != "secret"}
+        if rotation.kept_in is not None:
             self.notify(
                 f"Rotated the TUI's own token; the new secret replaces the old one "
-                f"in the {kept}.",
+                f"in the {rotation.kept_in}.",
                 markup=False,
             )
         else:
-            self.post_message(self.Rotated(rotated, own))
+            self.post_message(self.Rotated(rotation.token, rotation.own))
         self.reload()
 
     @on(Rotated)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -34,6 +34,11 @@ from uniflow import parameters
 from uniflow.cli.tui.formatting import plain, type_name
 from uniflow.errors import APIError, FieldError, ParameterError, UniFlowError
 
+LONGEST_TEXT = 4096
+"""Characters a text field takes. Textual's Input redraws its whole value on each
+key, so a long paste typed key by key (a terminal without bracketed paste) would
+freeze the form; longer values go through ``uniflow run -p``."""
+
 
 class ParameterValidator(Validator):
     """Check one field's text against its parameter's type and constraints."""
@@ -50,6 +55,29 @@ class ParameterValidator(Validator):
         except ParameterError as exc:
             return self.failure("; ".join(e.message for e in exc.errors))
         return self.success()
+
+
+class ParameterInput(Input):
+    """A text field that says so when a paste is longer than it takes; Textual's
+    Input drops such a paste without a word."""
+
+    class TooLong(Message):
+        """A paste was dropped for its length."""
+
+        def __init__(self, field: ParameterInput, length: int) -> None:
+            super().__init__()
+            self.field = field
+            self.length = length
+
+    def _on_paste(self, event: events.Paste) -> None:
+        line = event.text.splitlines()[0] if event.text else ""
+        start, end = sorted(self.selection)
+        length = len(self.value) - (end - start) + len(line)
+        if self.max_length and length > self.max_length:
+            event.stop()
+            self.post_message(self.TooLong(self, length))
+            return
+        super()._on_paste(event)
 
 
 def parse(name: str, prop: dict[str, Any], text: str) -> Any:
@@ -77,6 +105,15 @@ def _types(prop: dict[str, Any]) -> list[str]:
     if kind is not None:
         return [kind]
     return [option.get("type", "") for option in prop.get("anyOf", [])]
+
+
+def _longest(prop: dict[str, Any]) -> int:
+    """The characters a field takes: its ``maxLength``, within the form's limit
+    (Textual reads 0 as no limit, so a ``maxLength`` of 0 keeps the form's)."""
+    most = prop.get("maxLength")
+    if isinstance(most, int) and 0 < most < LONGEST_TEXT:
+        return most
+    return LONGEST_TEXT
 
 
 def _default_text(prop: dict[str, Any]) -> str:
@@ -139,7 +176,9 @@ class TriggerScreen(Screen[dict[str, Any] | None]):
                 yield Button("Back", id="close", compact=True)
         yield Footer(compact=True)
 
-    def _field(self, name: str, prop: dict[str, Any]) -> Input | Checkbox | Select[Any]:
+    def _field(
+        self, name: str, prop: dict[str, Any]
+    ) -> ParameterInput | Checkbox | Select[Any]:
         field_id = f"param-{name}"
         if "enum" in prop:
             options = [(json.dumps(v, ensure_ascii=False), v) for v in prop["enum"]]
@@ -154,11 +193,12 @@ class TriggerScreen(Screen[dict[str, Any] | None]):
         if _types(prop) == ["boolean"]:
             default = bool(prop.get("default", False))
             return Checkbox("true", default, compact=True, id=field_id)
-        return Input(
+        return ParameterInput(
             value=_default_text(prop),
             placeholder="required" if "default" not in prop else "",
             validators=[ParameterValidator(name, prop)],
             valid_empty=False,
+            max_length=_longest(prop),
             compact=True,
             id=field_id,
         )
@@ -166,25 +206,46 @@ class TriggerScreen(Screen[dict[str, Any] | None]):
     def on_mount(self) -> None:
         """Check the defaults at once, so required fields show that they are."""
         for field in self.query(Input):
-            field.validate(field.value)
-            self._show_validation(field)
+            self._show_validation(field, field.validate(field.value))
         self._update_submit()
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
-        self._show_validation(event.input)
+        # The Input has checked its new value already; checking again would
+        # double the work of every key.
+        self._show_validation(event.input, event.validation_result)
         self._update_submit()
 
-    def _show_validation(self, field: Input) -> None:
+    def _show_validation(self, field: Input, result: ValidationResult | None) -> None:
         name = (field.id or "").removeprefix("param-")
         hint = self.query_one(f"#hint-{name}", Static)
-        result = field.validate(field.value)
-        if result is None or result.is_valid:
-            hint.update(plain(_describe(self._properties[name])))
-            hint.remove_class("error")
-        else:
+        if result is not None and not result.is_valid:
             hint.update(plain(result.failure_descriptions[0]))
             hint.add_class("error")
+            return
+        full = len(field.value) >= LONGEST_TEXT
+        text = self._too_long(name, None) if full else _describe(self._properties[name])
+        hint.update(plain(text))
+        hint.set_class(full, "error")
+
+    @on(ParameterInput.TooLong)
+    def _paste_dropped(self, event: ParameterInput.TooLong) -> None:
+        name = (event.field.id or "").removeprefix("param-")
+        hint = self.query_one(f"#hint-{name}", Static)
+        hint.update(plain(self._too_long(name, event.length)))
+        hint.add_class("error")
+
+    def _too_long(self, name: str, pasted: int | None) -> str:
+        """Say that a field is full, or that a paste of ``pasted`` characters was
+        dropped, and how to pass a longer value."""
+        said = f"The pasted text has {pasted} characters. " if pasted else ""
+        most = _longest(self._properties[name])
+        if most < LONGEST_TEXT:
+            return f"{said}{name} takes at most {most} characters."
+        return (
+            f"{said}The form takes at most {most} characters; pass a longer value "
+            f"with `uniflow run -p {name}=VALUE`."
+        )
 
     def _update_submit(self) -> None:
         invalid = any(not field.is_valid for field in self.query(Input))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from textual.widgets import Button, DataTable, Input, Log
+from textual.widgets import Button, DataTable, Input, Log, Static
 
 from uniflow.cli.tui.app import UniFlowApp
 from uniflow.cli.tui.pipelines import PipelinesScreen
@@ -140,3 +140,68 @@ def test_table_updates_in_place(tui_daemon, use_daemon, until):
             )
 
     asyncio.run(flow())
+
+
+def test_form_field_takes_a_bounded_text():
+    """A long paste stops at the form's limit, and the hint names the way around
+    it; a ``maxLength`` below the limit is the field's own."""
+    from textual import events
+    from textual.app import App
+
+    from uniflow.cli.tui.trigger import LONGEST_TEXT
+
+    pipeline = {
+        "name": "p",
+        "project": "x",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "note": {"type": "string", "default": ""},
+                "code": {"type": "string", "maxLength": 3, "default": "ab"},
+            },
+        },
+    }
+
+    class Form(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(TriggerScreen(pipeline))
+
+    async def flow() -> dict[str, object]:
+        app = Form()
+        seen: dict[str, object] = {}
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            note = app.screen.query_one("#param-note", Input)
+            hint = app.screen.query_one("#hint-note", Static)
+            note.focus()
+            note.post_message(events.Paste("x" * (LONGEST_TEXT + 5000)))
+            await pilot.pause()
+            seen["dropped"] = (note.value, str(hint.content))
+
+            note.post_message(events.Paste("y" * (LONGEST_TEXT - 1)))
+            await pilot.press("y", "y")
+            seen["full"] = (len(note.value), str(hint.content))
+
+            code = app.screen.query_one("#param-code", Input)
+            code.focus()
+            await pilot.press("end", "c", "d")
+            seen["code"] = code.value
+            code.post_message(events.Paste("long"))
+            await pilot.pause()
+            seen["code hint"] = str(app.screen.query_one("#hint-code").content)
+        return seen
+
+    seen = asyncio.run(flow())
+    value, hint = seen["dropped"]
+    assert value == ""
+    assert f"The pasted text has {LONGEST_TEXT + 5000} characters" in hint
+    assert "uniflow run -p note=VALUE" in hint
+    assert seen["full"] == (
+        LONGEST_TEXT,
+        f"The form takes at most {LONGEST_TEXT} characters; pass a longer value "
+        "with `uniflow run -p note=VALUE`.",
+    )
+    assert seen["code"] == "abc"
+    assert seen["code hint"] == (
+        "The pasted text has 7 characters. code takes at most 3 characters."
+    )

@@ -138,3 +138,42 @@ def test_viewer_is_told_what_to_do(tui_daemon, monkeypatch, until):
             assert isinstance(app.screen, TokensScreen)
 
     asyncio.run(flow())
+
+
+def test_request_refused_mid_rotation_takes_the_new_secret(tui_daemon, use_daemon):
+    """A TUI worker whose request is refused because another worker has just
+    rotated their shared token takes the new secret; it neither provisions a
+    token of its own nor revokes the rotated one, whose name it would share."""
+    import getpass
+    import io
+    import socket
+
+    from rich.console import Console
+
+    from uniflow import credentials
+    from uniflow.cli.session import Session, call, rotate
+
+    use_daemon(tui_daemon)
+    name = f"cli {getpass.getuser()}@{socket.gethostname()}"
+    with tui_daemon.client() as client:
+        mine = client.create_token(name, "admin")
+    credentials.store(tui_daemon.url, mine["secret"])
+    session = Session(tui_daemon.url, True, credentials.get(tui_daemon.url))
+    quiet = Console(file=io.StringIO())
+    rotations = []
+
+    def rotated_meanwhile(client: Client) -> dict:
+        # The client still holds the old secret, as a worker's request in flight.
+        if not rotations:
+            rotations.append(rotate(session, quiet, mine["token_id"], None))
+        return client.own_token()
+
+    seen = call(session, quiet, rotated_meanwhile)
+    new = rotations[0].token
+    assert rotations[0].kept_in is not None
+    assert seen["token_id"] == new["token_id"]
+    assert credentials.get(tui_daemon.url).secret == new["secret"]
+    with tui_daemon.client() as client:
+        same_name = [t for t in client.list_tokens() if t["name"] == name]
+    states = {t["token_id"]: t["state"] for t in same_name}
+    assert states == {mine["token_id"]: "revoked", new["token_id"]: "active"}
