@@ -93,6 +93,9 @@ class UniFlowApp(App[None]):
         token = self.connection.own_token
         where = "local daemon" if self.connection.local else self.connection.url
         self.sub_title = f"{where} · token {token.get('name')} ({token.get('role')})"
+        # Screens that waited after a refused token ask again with this one.
+        for screen in list(self.live_screens):
+            screen.reload()
 
     def action_reconnect(self) -> None:
         """Find the server again, starting the local daemon if it stopped."""

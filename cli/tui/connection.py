@@ -112,7 +112,15 @@ class Connection:
         Raises:
             UniFlowError: The request failed, or the session is not open.
         """
-        return call(self._session_or_failure(), self._quiet(), action)
+        session = self._session_or_failure()
+        before = session.credential
+        result = call(session, self._quiet(), action)
+        if session.credential is not before:
+            # The token was replaced (provisioned again, or rotated by another
+            # worker): what the screens say of "the token this TUI uses" follows.
+            with session.client() as client:
+                self.own_token = client.own_token()
+        return result
 
     @staticmethod
     def _quiet() -> Console:

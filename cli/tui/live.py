@@ -10,7 +10,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable
 
-from uniflow.errors import UniFlowError
+from uniflow.errors import APIError, AuthenticationError, UniFlowError
 
 if TYPE_CHECKING:
     from uniflow.cli.tui.app import UniFlowApp
@@ -27,7 +27,11 @@ class LiveScreen(Screen[None]):
     INTERVAL: ClassVar[float | None] = 1.0
     """Seconds between fetches; None to fetch only when asked (:meth:`reload`)."""
     RETRY: ClassVar[float] = 5.0
-    """Seconds before fetching again after a failure."""
+    """Seconds before fetching again after a failure the server may get over.
+    After a refused token (401, 403) the screen waits for :meth:`reload`, which
+    a reconnect (Ctrl+R) or a change of token brings: asking again with the same
+    token would only fill the audit log and use up the client's failure allowance.
+    """
 
     class Fetched(Message):
         """New data arrived from the server."""
@@ -35,6 +39,9 @@ class LiveScreen(Screen[None]):
         def __init__(self, data: Any) -> None:
             super().__init__()
             self.data = data
+
+    class Refused(Message):
+        """The server refused the token; the screen waits to be reloaded."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -91,8 +98,11 @@ class LiveScreen(Screen[None]):
         while not stop.is_set():
             try:
                 data = self.fetch()
-            except UniFlowError:
+            except UniFlowError as exc:
                 delay: float | None = self.RETRY
+                if refused(exc):
+                    self.post_message(self.Refused())
+                    delay = None
             else:
                 if stop.is_set():
                     return
@@ -112,6 +122,11 @@ class LiveScreen(Screen[None]):
                     widget.focus()
                     break
 
+    def on_live_screen_refused(self) -> None:
+        """Stop the tables' loading spinners: nothing is coming until a reload."""
+        for table in self.query(DataTable):
+            table.loading = False
+
     def current_key(self) -> str | None:
         """Return the key of the row under the cursor of the screen's table."""
         table: DataTable[Any] = self.query_one(DataTable)
@@ -119,3 +134,11 @@ class LiveScreen(Screen[None]):
             return None
         row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
         return row_key.value
+
+
+def refused(exc: UniFlowError) -> bool:
+    """Whether the server refused the token (401) or its role (403), so that asking
+    again with the same token cannot help."""
+    if isinstance(exc, APIError):
+        return exc.status in (401, 403)
+    return isinstance(exc, AuthenticationError)

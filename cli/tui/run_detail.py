@@ -58,6 +58,8 @@ class RunScreen(LiveScreen):
         self._offset = 0
         self._lines = LogLines()
         self._steps: list[tuple[Text | str, ...]] = []
+        self._left_at = 0
+        """Where the output's view was scrolled to its end last."""
 
     def compose(self) -> ComposeResult:
         """Facts on top, then the steps, then the output."""
@@ -94,9 +96,16 @@ class RunScreen(LiveScreen):
         self.run = data.run
         self.query_one("#run-title", Static).update(self._title_text(data.run))
         self.query_one("#run-facts", Static).update(_facts(data.run))
+        log = self.query_one(Log)
+        follow = self._following(log)
         self._show_steps(data.run.get("steps") or [])
         if data.lines:
-            self.query_one(Log).write_lines(data.lines)
+            log.write_lines(data.lines)
+        if follow:
+            # Once the new lines and steps are laid out: the log follows only
+            # while its view is at the very end, and a steps table that grew, or
+            # facts that took another line, have just moved the end away.
+            self.call_after_refresh(self._to_end)
         if data.run["status"] in FINISHED and not data.lines:
             self.stop_fetching()  # nothing more will come
 
@@ -132,9 +141,17 @@ class RunScreen(LiveScreen):
 
     def action_end(self) -> None:
         """Scroll the output to its end and follow it from there."""
+        self._to_end()
+
+    def _to_end(self) -> None:
         log = self.query_one(Log)
-        log.auto_scroll = True
-        log.scroll_end(animate=False)
+        log.scroll_end(animate=False, immediate=True, x_axis=False)
+        self._left_at = log.max_scroll_y
+
+    def _following(self, log: Log) -> bool:
+        """Whether the view was left at the end of the output: the user has not
+        scrolled up since (a layout change alone does not move the view)."""
+        return log.is_vertical_scroll_end or log.scroll_y >= self._left_at
 
     def action_cancel_run(self) -> None:
         """Ask, then cancel the run; its processes are stopped."""

@@ -129,6 +129,8 @@ class TokensScreen(LiveScreen):
 
     def action_generate(self) -> None:
         """Open the form for a new token; its secret is shown once after."""
+        if not self._may_manage():
+            return
 
         def created(token: dict[str, Any] | None) -> None:
             if token is not None:
@@ -138,6 +140,8 @@ class TokensScreen(LiveScreen):
 
     def action_revoke(self) -> None:
         """Ask, then revoke the highlighted token."""
+        if not self._may_manage():
+            return
         token = self._tokens.get(self.current_key() or "")
         if token is None:
             return
@@ -162,6 +166,8 @@ class TokensScreen(LiveScreen):
 
     def action_rotate(self) -> None:
         """Ask, then give the highlighted token a new secret."""
+        if not self._may_manage():
+            return
         token = self._tokens.get(self.current_key() or "")
         if token is None:
             return
@@ -176,6 +182,21 @@ class TokensScreen(LiveScreen):
                 self._rotate(token["token_id"], grace or None)
 
         self.app.push_screen(RotateScreen(token, own=self._is_own(token)), answered)
+
+    def _may_manage(self) -> bool:
+        """Whether the TUI's token is an admin's; if not, say what to do."""
+        own = self.uniflow.connection.own_token
+        if not own or own.get("role") == "admin":
+            return True  # not connected yet: the server has the last word
+        self.notify(
+            f"Managing tokens needs an admin token; this TUI uses {own.get('name')!r} "
+            f"({own.get('role')}). Log in with an admin token (`uniflow login`) or "
+            "set UNIFLOW_TOKEN to one.",
+            title="Not allowed",
+            severity="warning",
+            markup=False,
+        )
+        return False
 
     def _is_own(self, token: dict[str, Any]) -> bool:
         own = self.uniflow.connection.own_token.get("token_id")

@@ -142,6 +142,55 @@ def test_table_updates_in_place(tui_daemon, use_daemon, until):
     asyncio.run(flow())
 
 
+def test_output_follows_to_its_end_unless_scrolled_up(tui_daemon, use_daemon, until):
+    """The log view stays at the end of the output as lines and steps arrive and
+    the steps take room from it; scrolled up, it stays put."""
+    use_daemon(tui_daemon)
+    with tui_daemon.client() as client:
+        followed = client.trigger_run(
+            "chatty", {"count": 3, "pause": 0.3}, project="testproj"
+        )["run_id"]
+        left = client.trigger_run(
+            "ticks", {"count": 40, "every": 0.05}, project="testproj"
+        )["run_id"]
+
+    async def ended(pilot, screen: RunScreen) -> Log:
+        log = screen.query_one(Log)
+        await until(
+            pilot,
+            lambda: screen.run and screen.run["status"] in FINISHED and log.lines,
+            "the run to end",
+        )
+        await pilot.pause()
+        return log
+
+    async def flow() -> tuple[float, int]:
+        app = UniFlowApp()
+        # Short enough that chatty's few lines fill the log under its steps.
+        async with app.run_test(size=(80, 16)) as pilot:
+            screen = RunScreen(followed)
+            await app.push_screen(screen)
+            log = await ended(pilot, screen)
+            await until(
+                pilot,
+                lambda: 0 < log.max_scroll_y == log.scroll_y,
+                "the view at the end of the output",
+            )
+
+            await pilot.press("escape")
+            screen = RunScreen(left)
+            await app.push_screen(screen)
+            log = screen.query_one(Log)
+            await until(pilot, lambda: len(log.lines) > 25, "some output")
+            log.scroll_home(animate=False, immediate=True)
+            log = await ended(pilot, screen)
+            return log.scroll_y, log.max_scroll_y
+
+    left_y, left_end = asyncio.run(flow())
+    assert left_end > 0
+    assert left_y == 0
+
+
 def test_form_field_takes_a_bounded_text():
     """A long paste stops at the form's limit, and the hint names the way around
     it; a ``maxLength`` below the limit is the field's own."""

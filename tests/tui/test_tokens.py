@@ -8,6 +8,7 @@ import uuid
 from textual.widgets import Button, DataTable, Static
 
 from uniflow.cli.tui.app import UniFlowApp
+from uniflow.cli.tui.live import LiveScreen
 from uniflow.cli.tui.token_forms import NewTokenScreen, SecretScreen
 from uniflow.cli.tui.tokens import TokensScreen
 from uniflow.client import Client
@@ -136,8 +137,57 @@ def test_viewer_is_told_what_to_do(tui_daemon, monkeypatch, until):
             assert "role" in notes[0].message
             assert "uniflow login" in notes[0].message
             assert isinstance(app.screen, TokensScreen)
+            table = app.screen.query_one("#tokens", DataTable)
+            await until(pilot, lambda: not table.loading, "the spinner to stop")
+
+            await pilot.press("g")
+            await until(
+                pilot,
+                lambda: any("needs an admin token" in n.message for n in notes_of(app)),
+                "the reason Generate does nothing",
+            )
+            assert isinstance(app.screen, TokensScreen)
 
     asyncio.run(flow())
+
+
+def notes_of(app: UniFlowApp) -> list:
+    return list(app._notifications)
+
+
+def test_revoked_token_is_not_tried_again_until_reconnect(
+    tui_daemon, monkeypatch, until
+):
+    """Once the server refuses the TUI's token, its screens stop asking with it:
+    each try would be another failed authentication in the audit log."""
+    monkeypatch.setattr(LiveScreen, "RETRY", 0.05)
+    with tui_daemon.client() as admin:
+        mine = admin.create_token(f"soon-revoked-{uuid.uuid4().hex[:8]}", "viewer")
+    monkeypatch.setenv("UNIFLOW_URL", tui_daemon.url)
+    monkeypatch.setenv("UNIFLOW_TOKEN", mine["secret"])
+
+    def failures() -> int:
+        with tui_daemon.client() as admin:
+            return len(admin.audit(action="auth.fail", limit=None))
+
+    async def flow() -> int:
+        app = UniFlowApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            table = app.screen.query_one(DataTable)
+            await until(pilot, lambda: not table.loading, "the runs")
+            with tui_daemon.client() as admin:
+                admin.revoke_token(mine["token_id"])
+            before = failures()
+            await until(
+                pilot,
+                lambda: [n for n in notes_of(app) if n.title == "Not authenticated"],
+                "the refusal to be told",
+            )
+            # Twenty retry periods: a screen that kept trying would fail each.
+            await pilot.pause(1.0)
+            return failures() - before
+
+    assert asyncio.run(flow()) == 1
 
 
 def test_request_refused_mid_rotation_takes_the_new_secret(tui_daemon, use_daemon):
