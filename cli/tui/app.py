@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import weakref
@@ -189,6 +190,25 @@ class UniFlowApp(App[None]):
             "Find the server again; starts the local daemon if it stopped",
             self.action_reconnect,
         )
+        yield from self._screen_commands(screen, {"Generate New Token"})
+
+    def _screen_commands(
+        self, screen: Screen[Any], offered: set[str]
+    ) -> Iterable[SystemCommand]:
+        """Offer what the footer of ``screen`` offers, so that each action of a
+        screen can be found by name as well as by its key; titles ``offered``
+        already are left out."""
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if active.node is self or not binding.show or not active.enabled:
+                continue  # the app's own keys are offered above
+            if not binding.description or binding.description in offered:
+                continue
+            yield SystemCommand(
+                binding.description,
+                f"Key {self.get_key_display(binding)} on {screen.title or key}",
+                functools.partial(self.run_action, binding.action, active.node),
+            )
 
     def _go(self, mode: str) -> Callable[[], None]:
         def go() -> None:

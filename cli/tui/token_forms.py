@@ -179,6 +179,29 @@ class NewTokenScreen(ModalScreen[dict[str, Any] | None]):
         valid = NameValidator().validate(name.value).is_valid and expiry.is_valid
         self.query_one("#submit", Button).disabled = not valid
 
+    def _point_at_problem(self) -> None:
+        """Say why the form cannot be sent yet, and put the cursor where to fix it:
+        at 80x24 the field's hint may be out of sight."""
+        for field_id, validator in (("name", NameValidator()), ("expiry", None)):
+            field = self.query_one(f"#{field_id}", Input)
+            result = (validator or field).validate(field.value)
+            if result is None or result.is_valid:
+                continue
+            problem = result.failure_descriptions[0]
+            hint = self.query_one(f"#{field_id}-hint", Static)
+            hint.update(formatting.plain(problem))
+            hint.add_class("error")
+            field.focus()
+            self.notify(
+                f"{field_id.capitalize()}: {problem}",
+                title="Cannot generate yet",
+                severity="warning",
+                markup=False,
+            )
+            return
+        if self.workers:
+            self.notify("The token is being created.", markup=False)
+
     @on(Input.Submitted)
     @on(Button.Pressed, "#submit")
     def _submitted(self) -> None:
@@ -191,6 +214,7 @@ class NewTokenScreen(ModalScreen[dict[str, Any] | None]):
     def action_submit(self) -> None:
         """Create the token, if the form is valid."""
         if self.query_one("#submit", Button).disabled:
+            self._point_at_problem()
             return
         name = self.query_one("#name", Input).value.strip()
         role = self.query_one("#role", Select).value

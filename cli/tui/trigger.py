@@ -293,10 +293,23 @@ class TriggerScreen(Screen[dict[str, Any] | None]):
             values = self.values()
         except ParameterError as exc:
             error.update(plain(str(exc)))
+            self._point_at_problem(exc)
             return
         error.update("Triggering…")
         self.query_one("#submit", Button).disabled = True
         self._trigger(values)
+
+    def _point_at_problem(self, exc: ParameterError) -> None:
+        """Put the cursor on the first field at fault and say what is wrong: at
+        80x24 the form's error line may be out of sight."""
+        for problem in exc.errors:
+            name = problem.field.split(".")[0].split("[")[0]  # "rows[2]" is rows'
+            if name in self._properties:
+                self.query_one(f"#param-{name}").focus()
+                break
+        self.notify(
+            str(exc), title="Cannot trigger yet", severity="warning", markup=False
+        )
 
     @work(thread=True, exclusive=True, group="trigger", exit_on_error=False)
     def _trigger(self, values: dict[str, Any]) -> None:

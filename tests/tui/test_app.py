@@ -8,12 +8,14 @@ import subprocess
 import sys
 
 import pytest
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from uniflow.cli import daemon_control
 from uniflow.cli.tui.app import UniFlowApp
+from uniflow.cli.tui.pipelines import PipelinesScreen
 from uniflow.cli.tui.runs import RunsScreen
 from uniflow.cli.tui.tokens import TokensScreen
+from uniflow.cli.tui.trigger import TriggerScreen
 
 
 def _free_port() -> int:
@@ -84,6 +86,27 @@ def test_palette_reaches_each_screen(tui_daemon, use_daemon, until):
             await pilot.pause(0.3)
             await pilot.press("enter")
             await until(pilot, lambda: isinstance(app.screen, TokensScreen), "tokens")
+
+            # The screen's own actions are there too, once each.
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            assert {"Rotate", "Revoke", "Reload"} <= set(titles)
+            assert titles.count("Generate New Token") == 1
+
+            await pilot.press("2")
+            await until(
+                pilot,
+                lambda: (
+                    isinstance(app.screen, PipelinesScreen)
+                    and app.screen.query_one(DataTable).row_count
+                ),
+                "the pipelines",
+            )
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"Trigger")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, TriggerScreen), "form")
 
     asyncio.run(flow())
 

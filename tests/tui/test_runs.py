@@ -254,3 +254,55 @@ def test_form_field_takes_a_bounded_text():
     assert seen["code hint"] == (
         "The pasted text has 7 characters. code takes at most 3 characters."
     )
+
+
+def test_sending_a_wrong_form_says_why_and_where():
+    """Ctrl+S on a form with a wrong field notifies what is wrong and puts the
+    cursor on the field, which may be out of sight at 80x24."""
+    from textual.app import App
+
+    from uniflow.cli.tui.token_forms import NewTokenScreen
+
+    pipeline = {
+        "name": "p",
+        "project": "x",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "epochs": {"type": "integer"},
+                "label": {"type": "string", "default": "x"},
+            },
+        },
+    }
+
+    class Forms(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(TriggerScreen(pipeline))
+
+    async def flow() -> list[tuple[str | None, str | None]]:
+        app = Forms()
+        seen = []
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            app.screen.query_one("#param-label").focus()
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            seen.append((app.focused and app.focused.id, _last_title(app)))
+
+            await app.push_screen(NewTokenScreen([]))
+            await pilot.pause()
+            app.screen.query_one("#role").focus()
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            seen.append((app.focused and app.focused.id, _last_title(app)))
+        return seen
+
+    assert asyncio.run(flow()) == [
+        ("param-epochs", "Cannot trigger yet"),
+        ("name", "Cannot generate yet"),
+    ]
+
+
+def _last_title(app) -> str | None:
+    notes = list(app._notifications)
+    return notes[-1].title if notes else None
