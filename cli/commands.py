@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -196,9 +197,17 @@ def _parse_params(
 def _register_current_project(client: Client) -> str:
     from uniflow import projects
 
+    return current_project(client) or projects.DEFAULT_PROJECT
+
+
+def current_project(client: Client) -> str | None:
+    """Return the name of the project the current folder is in, registering it
+    with the server first when needed; None outside any project folder."""
+    from uniflow import projects
+
     project = projects.find(Path.cwd())
     if project is None:
-        return projects.DEFAULT_PROJECT
+        return None
     known = {p["name"]: p["path"] for p in client.list_projects()}
     if known.get(project.name) != str(project.root):
         client.register_project(project.name, str(project.root))
@@ -517,6 +526,42 @@ def audit_list(
 # Projects
 
 
+def init(out: Console, folder: Path | None, name: str | None) -> None:
+    """Create a project with an example pipeline in ``folder``, the current one
+    when None; its name is the folder's unless ``name`` is given."""
+    from uniflow import projects, scaffold
+
+    root = (folder or Path.cwd()).resolve()
+    if name is None:
+        name = root.name
+        try:
+            projects.validate_name(name)
+        except ConfigError:
+            where = f" {shlex.quote(str(folder))}" if folder else ""
+            again = f"uniflow init{where} --name {scaffold.suggest_name(name)}"
+            raise ConfigError(
+                f"The folder's name {name!r} is not a valid project name (1 to 64 "
+                "letters, digits, '_', '.' or '-', starting with a letter or "
+                f"digit); give the project one with --name, such as `{again}`."
+            ) from None
+
+    created = scaffold.create(root, name)
+    written = ", ".join(str(p) for p in created.files)
+    out.print(render.plain(f"Created project {name!r} in {created.root}: {written}."))
+    command = f"uniflow run {scaffold.EXAMPLE_PIPELINE} --wait"
+    if created.root != Path.cwd().resolve():
+        command = f"cd {shlex.quote(_shown_path(created.root))} && {command}"
+    out.print(render.plain(f"Run its example pipeline: {command}"))
+
+
+def _shown_path(path: Path) -> str:
+    """Return ``path`` relative to the current folder when it is inside it."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def projects_list(out: Console, err: Console, output: Output) -> None:
     """Print the registered projects."""
     session = open_session(err)
@@ -641,3 +686,67 @@ def daemon_run(host: str | None, port: int | None) -> int:
     argv = ["--host", host or settings.host]
     argv += ["--port", str(settings.port if port is None else port)]
     return main(argv)
+
+
+# Settings
+
+
+def config_get(out: Console, key: str, output: Output) -> None:
+    """Print the value in force of one setting."""
+    entry = config.get(key)
+    if output is Output.JSON:
+        render.print_json(out, render.setting_record(entry))
+    else:
+        out.print(render.plain(render.setting_text(entry.value)))
+
+
+def config_list(out: Console, show_origin: bool, output: Output) -> None:
+    """Print every setting in force, and with ``show_origin`` where each comes from."""
+    found = config.entries()
+    if output is Output.JSON:
+        render.print_json(out, [render.setting_record(entry) for entry in found])
+    else:
+        out.print(render.settings_table(found, show_origin=show_origin))
+
+
+def config_set(out: Console, err: Console, key: str, value: str) -> None:
+    """Write a setting to the config file."""
+    change = config.set_value(key, value)
+    shown = render.setting_toml(change.value)
+    out.print(render.plain(f"Set {key} = {shown} in {change.path}."))
+    _config_warnings(err, change)
+
+
+def config_unset(out: Console, err: Console, key: str) -> None:
+    """Remove a setting from the config file; an absent one is no error."""
+    change = config.unset(key)
+    if not change.changed:
+        out.print(render.plain(f"{key} is not set in {change.path}; nothing to do."))
+        return
+    out.print(render.plain(f"Removed {key} from {change.path}."))
+    _config_warnings(err, change)
+
+
+def _config_warnings(err: Console, change: config.Change) -> None:
+    # What keeps the file's new contents from taking effect.
+    if change.overridden_by:
+        err.print(
+            render.plain(
+                f"{change.overridden_by} is set and takes precedence over the file; "
+                "unset it for the file's value to apply.",
+                "yellow",
+            )
+        )
+    if change.problem is not None:
+        err.print(
+            render.plain(
+                f"The file still has a problem: {change.problem} Fix it with "
+                "`uniflow config set` or `uniflow config unset`, or in an editor.",
+                "yellow",
+            )
+        )
+    if change.changed and daemon_control.current() is not None:
+        err.print(
+            "The running daemon keeps its settings until it restarts: "
+            "`uniflow daemon stop`, then `uniflow daemon start`."
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -40,6 +41,14 @@ projects_app = typer.Typer(
     help="List and remove registered projects.", no_args_is_help=True
 )
 app.add_typer(projects_app, name="projects")
+pipelines_app = typer.Typer(
+    help="List pipelines and show their parameters.", no_args_is_help=True
+)
+app.add_typer(pipelines_app, name="pipelines")
+config_app = typer.Typer(
+    help="Show and change the settings in config.toml.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
 
 
 class _Consoles:
@@ -122,6 +131,32 @@ def root(
         os.environ["UNIFLOW_DEBUG"] = "1"
     if server is not None:
         os.environ["UNIFLOW_URL"] = server
+
+
+@app.command()
+def init(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Where to create the project; the current folder when not given, "
+            "created when missing.",
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="The project's name; the folder's name when not given."),
+    ] = None,
+) -> None:
+    """Create a project: a uniflow.toml and an example pipeline that runs as it is.
+
+    Writes over no file: when one is in the way, it writes nothing.
+
+    Example: uniflow init analysis && cd analysis && uniflow run hello --wait
+    """
+    from uniflow.cli import commands
+
+    commands.init(_consoles.out, folder, name)
 
 
 @app.command()
@@ -431,6 +466,49 @@ def audit(
     commands.audit_list(_consoles.out, _consoles.err, action, limit, output)
 
 
+PipelineProjectOption = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        help="Only this project; by default the one of the current folder, or every "
+        "project outside a project folder.",
+    ),
+]
+
+
+@pipelines_app.command("list")
+def pipelines_list(
+    project: PipelineProjectOption = None, output: OutputOption = Output.TABLE
+) -> None:
+    """List pipelines with their parameters and descriptions.
+
+    Example: uniflow pipelines list --project analysis
+    """
+    from uniflow.cli import pipelines
+
+    pipelines.list_pipelines(_consoles.out, _consoles.err, project, output)
+
+
+@pipelines_app.command("show")
+def pipelines_show(
+    name: Annotated[
+        str, typer.Argument(help="The pipeline's name.", callback=_not_blank)
+    ],
+    project: PipelineProjectOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Show a pipeline: its description, and each parameter's type, default and
+    whether it is required.
+
+    Example: uniflow pipelines show hello
+    """
+    from uniflow.cli import pipelines
+
+    raise typer.Exit(
+        pipelines.show(_consoles.out, _consoles.err, name, project, output)
+    )
+
+
 @projects_app.command("list")
 def projects_list(output: OutputOption = Output.TABLE) -> None:
     """List the projects the daemon runs pipelines of, and their folders."""
@@ -452,6 +530,76 @@ def projects_remove(
     from uniflow.cli import commands
 
     commands.projects_remove(_consoles.out, _consoles.err, name)
+
+
+KeyArgument = Annotated[
+    str, typer.Argument(help="A setting as section.key, such as daemon.port.")
+]
+
+
+@config_app.command("get")
+def config_get(key: KeyArgument, output: OutputOption = Output.TABLE) -> None:
+    """Print the value of a setting in force.
+
+    Example: uniflow config get daemon.port
+    """
+    from uniflow.cli import commands
+
+    commands.config_get(_consoles.out, key, output)
+
+
+@config_app.command("set")
+def config_set(
+    key: KeyArgument,
+    value: Annotated[
+        str,
+        typer.Argument(
+            help="The value: a number, true or false, a duration such as 30d, a "
+            'list as a,b or ["a", "b"], or text.'
+        ),
+    ],
+) -> None:
+    """Write a setting to config.toml, keeping the others.
+
+    Example: uniflow config set tokens.max_lifetime 365d
+    """
+    from uniflow.cli import commands
+
+    commands.config_set(_consoles.out, _consoles.err, key, value)
+
+
+@config_app.command("unset")
+def config_unset(key: KeyArgument) -> None:
+    """Remove a setting from config.toml, so that its default applies again.
+
+    Example: uniflow config unset daemon.port
+    """
+    from uniflow.cli import commands
+
+    commands.config_unset(_consoles.out, _consoles.err, key)
+
+
+@config_app.command("list")
+def config_list(
+    show_origin: Annotated[
+        bool,
+        typer.Option(
+            "--show-origin",
+            help="Say where each value comes from: env:VARIABLE, file:PATH or default.",
+        ),
+    ] = False,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """List every setting in force.
+
+    Values come from UNIFLOW_<SECTION>_<KEY> environment variables, then
+    config.toml, then the defaults.
+
+    Example: uniflow config list --show-origin
+    """
+    from uniflow.cli import commands
+
+    commands.config_list(_consoles.out, show_origin, output)
 
 
 @app.command()

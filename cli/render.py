@@ -1,5 +1,5 @@
-"""How the CLI shows runs, tokens and projects: rich tables for people, JSON for
-scripts.
+"""How the CLI shows runs, pipelines, tokens and projects: rich tables for people,
+JSON for scripts.
 
 Every value that comes from a server goes through :func:`plain`: a run's error or
 a pipeline's name is data, never Rich markup or terminal control sequences, so a
@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from uniflow.config import Entry
 
 STATUS_STYLE = {
     "queued": "dim",
@@ -210,5 +213,149 @@ def projects_table(projects: list[dict[str, Any]]) -> Table:
     return table
 
 
+def parameter_type(prop: dict[str, Any], schema: dict[str, Any]) -> str:
+    """Return a parameter's type as people read it, such as ``integer``,
+    ``string (date)``, ``one of "red", "green"`` or ``integer or null``.
+
+    Args:
+        prop: The parameter's JSON Schema.
+        schema: The pipeline's whole parameter schema, where ``$ref`` points.
+    """
+    ref = prop.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        prop = {**schema.get("$defs", {}).get(ref.rpartition("/")[2], {}), **prop}
+    if "enum" in prop:
+        return "one of " + ", ".join(
+            json.dumps(v, ensure_ascii=False) for v in prop["enum"]
+        )
+    if "anyOf" in prop:
+        return " or ".join(parameter_type(p, schema) for p in prop["anyOf"])
+    kind = prop.get("type", "any")
+    text = " or ".join(kind) if isinstance(kind, list) else str(kind)
+    if "format" in prop:
+        text += f" ({prop['format']})"
+    if kind == "array" and isinstance(prop.get("items"), dict) and prop["items"]:
+        text += f" of {parameter_type(prop['items'], schema)}"
+    low, high = prop.get("minimum"), prop.get("maximum")
+    if low is not None and high is not None:
+        text += f", {low} to {high}"
+    elif low is not None:
+        text += f", at least {low}"
+    elif high is not None:
+        text += f", at most {high}"
+    return text
+
+
+def parameters(pipeline: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return a pipeline's parameters as ``name``, ``type``, ``required``,
+    ``default`` (JSON text, empty when there is none) and ``description``."""
+    schema = pipeline.get("parameters") or {}
+    required = set(schema.get("required", ()))
+    return [
+        {
+            "name": name,
+            "type": parameter_type(prop, schema),
+            "required": name in required,
+            "default": (
+                json.dumps(prop["default"], ensure_ascii=False)
+                if "default" in prop
+                else ""
+            ),
+            "description": prop.get("description") or "",
+        }
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def pipelines_table(pipelines: list[dict[str, Any]]) -> Table:
+    """Return a table of pipelines with their parameters in short: ``epochs:
+    integer (required)``, ``rate: number = 0.1``."""
+    table = Table(box=None, header_style="bold")
+    table.add_column("PROJECT", no_wrap=True)
+    table.add_column("PIPELINE", no_wrap=True)
+    table.add_column("PARAMETERS", overflow="fold")
+    table.add_column("DESCRIPTION", overflow="fold")
+    for pipeline in pipelines:
+        shown = [
+            f"{p['name']}: {p['type']}"
+            + (" (required)" if p["required"] else f" = {p['default']}")
+            for p in parameters(pipeline)
+        ]
+        table.add_row(
+            plain(pipeline["project"]),
+            plain(pipeline["name"]),
+            plain(", ".join(shown)),
+            plain(pipeline.get("description") or ""),
+        )
+    return table
+
+
+def pipeline_details(console: Console, pipeline: dict[str, Any]) -> None:
+    """Print one pipeline with its description and a table of its parameters."""
+    console.print(
+        Text.assemble(
+            plain(pipeline["name"], "bold"), " ", plain(f"({pipeline['project']})")
+        )
+    )
+    if pipeline.get("description"):
+        console.print(Text.assemble("  ", plain(pipeline["description"])))
+    if pipeline.get("timeout") is not None:
+        console.print(f"  timeout {pipeline['timeout']:g} s")
+
+    found = parameters(pipeline)
+    if not found:
+        console.print("  It takes no parameters.")
+        return
+    table = Table(box=None, header_style="bold", padding=(0, 1, 0, 2))
+    for column in ("PARAMETER", "TYPE", "REQUIRED", "DEFAULT", "DESCRIPTION"):
+        table.add_column(column, overflow="fold")
+    for p in found:
+        table.add_row(
+            plain(p["name"]),
+            plain(p["type"]),
+            "yes" if p["required"] else "no",
+            plain(p["default"]),
+            plain(p["description"]),
+        )
+    console.print(table)
+
+
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def setting_text(value: Any) -> str:
+    """Return a setting's value as ``uniflow config set`` takes it: ``true``,
+    ``8080``, ``a.example,b.example``, ``30d``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def setting_toml(value: Any) -> str:
+    """Return a setting's value as config.toml holds it: ``"30d"``, ``["a"]``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def setting_record(entry: Entry) -> dict[str, Any]:
+    """Return a setting as JSON shows it: its key, value and origin."""
+    return {"key": entry.key, "value": entry.value, "origin": entry.origin}
+
+
+def settings_table(entries: list[Entry], *, show_origin: bool) -> Table:
+    """Return a table of settings, with where each value comes from if asked."""
+    table = Table(box=None, header_style="bold")
+    table.add_column("KEY", no_wrap=True)
+    table.add_column("VALUE", overflow="fold")
+    if show_origin:
+        table.add_column("ORIGIN", overflow="fold")
+    for entry in entries:
+        row = [plain(entry.key), plain(setting_text(entry.value))]
+        if show_origin:
+            row.append(plain(entry.origin))
+        table.add_row(*row)
+    return table

@@ -211,19 +211,32 @@ class Client:
 
     # Pipelines and projects
 
-    def list_pipelines(self, *, project: str | None = None) -> list[dict[str, Any]]:
+    def list_pipelines(
+        self,
+        *,
+        project: str | None = None,
+        problems: list[dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
         """Return the pipelines of a project (or of every project).
+
+        Args:
+            project: Only this project's pipelines; every project's when None.
+            problems: When given, the projects whose code cannot be read (each a
+                ``project`` and its ``detail``) are added to it; they are left
+                out of the answer either way.
 
         Raises:
             PipelineError: ``project`` is given and its code cannot be loaded.
         """
-        problems: list[dict[str, Any]] = []
+        found_problems: list[dict[str, Any]] = []
         found = self._collect(
-            f"{API}/pipelines", {"project": project or None}, problems=problems
+            f"{API}/pipelines", {"project": project or None}, problems=found_problems
         )
-        broken = [p["detail"] for p in problems if p["project"] == project]
+        broken = [p["detail"] for p in found_problems if p["project"] == project]
         if broken:
             raise PipelineError(broken[0])
+        if problems is not None:
+            problems.extend(found_problems)
         return found
 
     def register_project(self, name: str, path: str) -> dict[str, Any]:

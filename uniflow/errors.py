@@ -7,6 +7,7 @@ explains it (a path, a field, a status) besides its message::
     UniFlowError
     ├── ConfigError              a uniflow.toml or config file is wrong
     ├── ProjectError             a project is unknown or cannot be registered
+    │   └── ProjectExists        a new project would write over existing files
     ├── PipelineError
     │   ├── PipelineNotFound     no pipeline of that name in the project
     │   └── ParameterError       parameters do not match the pipeline's signature
@@ -64,6 +65,23 @@ class ProjectError(UniFlowError):
         """False when the project is not registered."""
         self.conflict = conflict
         """True when the name belongs to another project folder."""
+
+
+class ProjectExists(ProjectError):
+    """A new project would write over files that already exist; nothing was written."""
+
+    def __init__(self, paths: list[Path], *, project: str) -> None:
+        named = " and ".join(str(p) for p in paths)
+        verb = "exists" if len(paths) == 1 else "exist"
+        super().__init__(
+            f"{named} already {verb}; UniFlow does not write over "
+            f"{'it' if len(paths) == 1 else 'them'}. Move "
+            f"{'it' if len(paths) == 1 else 'them'} away, or create the project in "
+            "another folder. Nothing was written.",
+            project=project,
+        )
+        self.paths = paths
+        """The files in the way."""
 
 
 class PipelineError(UniFlowError):

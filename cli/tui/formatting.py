@@ -7,7 +7,6 @@ moment's text changes only while it is recent.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,17 +82,3 @@ def state(value: str) -> Text:
 def plain(value: Any, style: str = "") -> Text:
     """Return a server's value as text that cannot drive the terminal."""
     return render.plain(value, style)
-
-
-def type_name(prop: dict[str, Any]) -> str:
-    """Return a parameter's type as people read it: ``integer``, ``string (date)``."""
-    kind = prop.get("type")
-    if kind is None and "anyOf" in prop:
-        kinds = [option.get("type", "any") for option in prop["anyOf"]]
-        return " or ".join(str(k) for k in kinds)
-    text = " or ".join(kind) if isinstance(kind, list) else str(kind or "any")
-    if "format" in prop:
-        text += f" ({prop['format']})"
-    if "enum" in prop:
-        text = "one of " + ", ".join(json.dumps(v) for v in prop["enum"])
-    return text

@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Static
 
+from uniflow.cli.render import parameter_type
 from uniflow.cli.tui import formatting
 from uniflow.cli.tui.live import LiveScreen
 from uniflow.cli.tui.run_detail import RunScreen
@@ -117,7 +118,7 @@ def parameters_table(pipeline: dict[str, Any]) -> Table | str:
         )
         table.add_row(
             formatting.plain(name),
-            formatting.plain(formatting.type_name(prop)),
+            formatting.plain(parameter_type(prop, pipeline["parameters"])),
             default if isinstance(default, Text) else formatting.plain(default),
             formatting.plain(prop.get("description") or ""),
         )

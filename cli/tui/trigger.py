@@ -31,7 +31,8 @@ from textual.widgets import (
 )
 
 from uniflow import parameters
-from uniflow.cli.tui.formatting import plain, type_name
+from uniflow.cli.render import parameter_type
+from uniflow.cli.tui.formatting import plain
 from uniflow.errors import APIError, FieldError, ParameterError, UniFlowError
 
 LONGEST_TEXT = 4096
@@ -167,7 +168,11 @@ class TriggerScreen(Screen[dict[str, Any] | None]):
                 with Horizontal(classes="field"):
                     yield Label(plain(name), classes="field-name")
                     yield self._field(name, prop)
-                yield Static(plain(_describe(prop)), id=f"hint-{name}", classes="hint")
+                yield Static(
+                    plain(_describe(prop, self.schema)),
+                    id=f"hint-{name}",
+                    classes="hint",
+                )
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button(
@@ -224,7 +229,11 @@ class TriggerScreen(Screen[dict[str, Any] | None]):
             hint.add_class("error")
             return
         full = len(field.value) >= LONGEST_TEXT
-        text = self._too_long(name, None) if full else _describe(self._properties[name])
+        text = (
+            self._too_long(name, None)
+            if full
+            else _describe(self._properties[name], self.schema)
+        )
         hint.update(plain(text))
         hint.set_class(full, "error")
 
@@ -349,8 +358,8 @@ class TriggerScreen(Screen[dict[str, Any] | None]):
         self._update_submit()
 
 
-def _describe(prop: dict[str, Any]) -> str:
-    text = type_name(prop)
+def _describe(prop: dict[str, Any], schema: dict[str, Any]) -> str:
+    text = parameter_type(prop, schema)
     if "default" not in prop:
         text += ", required"
     if prop.get("description"):

@@ -58,6 +58,12 @@ def test_help_loads_nothing_of_the_server_or_the_ui(args):
     assert _loaded(modules, HEAVY) == []
 
 
+def test_config_list_loads_nothing_of_the_server_or_the_ui(tmp_path):
+    modules = _modules_after(["config", "list"], isolated_env(tmp_path))
+
+    assert _loaded(modules, HEAVY) == []
+
+
 def test_runs_list_loads_only_the_http_client(daemon: RunningDaemon):
     env = isolated_env(
         daemon.home, UNIFLOW_URL=daemon.url, UNIFLOW_TOKEN=daemon.token("viewer")

@@ -80,11 +80,7 @@ def test_palette_reaches_each_screen(tui_daemon, use_daemon, until):
     async def flow() -> None:
         app = UniFlowApp()
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("ctrl+p")
-            await pilot.pause()
-            await pilot.press(*"API Tokens")
-            await pilot.pause(0.3)
-            await pilot.press("enter")
+            await _palette(pilot, "API Tokens")
             await until(pilot, lambda: isinstance(app.screen, TokensScreen), "tokens")
 
             # The screen's own actions are there too, once each.
@@ -101,14 +97,19 @@ def test_palette_reaches_each_screen(tui_daemon, use_daemon, until):
                 ),
                 "the pipelines",
             )
-            await pilot.press("ctrl+p")
-            await pilot.pause()
-            await pilot.press(*"Trigger")
-            await pilot.pause(0.3)
-            await pilot.press("enter")
+            await _palette(pilot, "Trigger")
             await until(pilot, lambda: isinstance(app.screen, TriggerScreen), "form")
 
     asyncio.run(flow())
+
+
+async def _palette(pilot, command: str) -> None:
+    """Choose ``command`` in the command palette, typed as a person would."""
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    await pilot.press(*command)
+    await pilot.pause(0.3)
+    await pilot.press("enter")
 
 
 @pytest.mark.parametrize("option", ["--help", "--version"])

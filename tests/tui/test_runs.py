@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from textual.app import App
 from textual.widgets import Button, DataTable, Input, Log, Static
 
 from uniflow.cli.tui.app import UniFlowApp
@@ -195,28 +196,16 @@ def test_form_field_takes_a_bounded_text():
     """A long paste stops at the form's limit, and the hint names the way around
     it; a ``maxLength`` below the limit is the field's own."""
     from textual import events
-    from textual.app import App
 
     from uniflow.cli.tui.trigger import LONGEST_TEXT
 
-    pipeline = {
-        "name": "p",
-        "project": "x",
-        "parameters": {
-            "type": "object",
-            "properties": {
+    async def flow() -> dict[str, object]:
+        app = _form_alone(
+            {
                 "note": {"type": "string", "default": ""},
                 "code": {"type": "string", "maxLength": 3, "default": "ab"},
-            },
-        },
-    }
-
-    class Form(App[None]):
-        def on_mount(self) -> None:
-            self.push_screen(TriggerScreen(pipeline))
-
-    async def flow() -> dict[str, object]:
-        app = Form()
+            }
+        )
         seen: dict[str, object] = {}
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
@@ -259,28 +248,12 @@ def test_form_field_takes_a_bounded_text():
 def test_sending_a_wrong_form_says_why_and_where():
     """Ctrl+S on a form with a wrong field notifies what is wrong and puts the
     cursor on the field, which may be out of sight at 80x24."""
-    from textual.app import App
-
     from uniflow.cli.tui.token_forms import NewTokenScreen
 
-    pipeline = {
-        "name": "p",
-        "project": "x",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "epochs": {"type": "integer"},
-                "label": {"type": "string", "default": "x"},
-            },
-        },
-    }
-
-    class Forms(App[None]):
-        def on_mount(self) -> None:
-            self.push_screen(TriggerScreen(pipeline))
-
     async def flow() -> list[tuple[str | None, str | None]]:
-        app = Forms()
+        app = _form_alone(
+            {"epochs": {"type": "integer"}, "label": {"type": "string", "default": "x"}}
+        )
         seen = []
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
@@ -306,3 +279,19 @@ def test_sending_a_wrong_form_says_why_and_where():
 def _last_title(app) -> str | None:
     notes = list(app._notifications)
     return notes[-1].title if notes else None
+
+
+def _form_alone(properties: dict) -> App[None]:
+    """Return an app that shows the trigger form of a pipeline with parameters
+    ``properties`` and nothing else: the form needs no daemon until it is sent."""
+    pipeline = {
+        "name": "p",
+        "project": "x",
+        "parameters": {"type": "object", "properties": properties},
+    }
+
+    class FormAlone(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(TriggerScreen(pipeline))
+
+    return FormAlone()
