@@ -12,7 +12,7 @@ import os
 import shlex
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -36,6 +36,9 @@ from uniflow.errors import (
 )
 from uniflow.tokens import Role
 
+if TYPE_CHECKING:
+    from uniflow.daemon_state import DaemonState
+
 
 def exit_code(exc: UniFlowError) -> ExitCode:
     """Return the exit code for an error that reached the command line."""
@@ -53,6 +56,22 @@ def exit_code(exc: UniFlowError) -> ExitCode:
         if exc.status in (400, 409, 413, 415, 422):
             return ExitCode.USAGE
     return ExitCode.FAILURE
+
+
+def error_message(exc: UniFlowError) -> str:
+    """Return what to say about an error that reached the command line: its
+    message, and for a refused token where to get a valid one."""
+    text = str(exc)
+    if exit_code(exc) is not ExitCode.NOT_AUTHENTICATED:
+        return text
+    if "uniflow login" in text or credentials.TOKEN_ENV in text:
+        return text
+    if os.environ.get(credentials.TOKEN_ENV, "").strip():
+        return (
+            f"{text} The token comes from {credentials.TOKEN_ENV}: set it to a valid "
+            "one, or unset it and run `uniflow login`."
+        )
+    return f"{text} Get a valid token and keep it with `uniflow login`."
 
 
 # Runs
@@ -107,7 +126,17 @@ def run(
             f"`uniflow runs show {started['run_id']}`."
         )
         return ExitCode.INTERRUPTED
-    return _outcome(out, finished, output, shown=False)
+
+    code = _outcome(out, finished, output, shown=False)
+    if code != ExitCode.OK:
+        run_id = finished["run_id"]
+        err.print(
+            render.plain(
+                f"Run {run_id} {finished['status']}; read its output with "
+                f"`uniflow runs logs {run_id}`."
+            )
+        )
+    return code
 
 
 def _follow(
@@ -249,14 +278,19 @@ def runs_show(out: Console, err: Console, run_id: str, output: Output) -> None:
         render.run_details(out, found)
 
 
-def runs_cancel(out: Console, err: Console, run_id: str, wait: bool) -> None:
+def runs_cancel(
+    out: Console, err: Console, run_id: str, wait: bool, output: Output
+) -> None:
     """Cancel a run, and by default wait until it has ended."""
     session = open_session(err)
     run = call(session, err, lambda c: c.cancel_run(run_id))
     if wait and run["status"] not in FINISHED:
         err.print(render.plain(f"Stopping run {run_id}..."))
         run = call(session, err, lambda c: c.wait_for_run(run_id, interval=0.2))
-    if run["status"] in FINISHED:
+
+    if output is Output.JSON:
+        render.print_json(out, run)
+    elif run["status"] in FINISHED:
         out.print(render.plain(f"Run {run_id} is {run['status']}."))
     else:
         out.print(
@@ -298,16 +332,23 @@ def runs_logs(out: Console, err: Console, run_id: str, follow: bool) -> int:
         call(session, err, show)
     except KeyboardInterrupt:
         write(b"", final=True)
-        err.print(f"Stopped following; run {run_id} goes on.")
+        err.print(
+            f"Stopped following; run {run_id} goes on. Stop it with "
+            f"`uniflow runs cancel {run_id}`."
+        )
         return ExitCode.INTERRUPTED
     write(b"", final=True)
     return ExitCode.OK
 
 
-def runs_prune(out: Console, err: Console, older_than: str) -> None:
+def runs_prune(out: Console, err: Console, older_than: str, output: Output) -> None:
     """Delete the runs that ended longer ago than ``older_than``."""
     session = open_session(err)
     pruned = call(session, err, lambda c: c.prune_runs(older_than))
+    if output is Output.JSON:
+        render.print_json(out, pruned)
+        return
+
     count = pruned["deleted"]
     out.print(
         render.plain(
@@ -390,11 +431,14 @@ def _check_token_id(token_id: str) -> None:
         )
 
 
-def token_revoke(out: Console, err: Console, token_id: str) -> None:
+def token_revoke(out: Console, err: Console, token_id: str, output: Output) -> None:
     """Revoke a token."""
     _check_token_id(token_id)
     session = open_session(err)
     token = call(session, err, lambda c: c.revoke_token(token_id))
+    if output is Output.JSON:
+        render.print_json(out, token)
+        return
     out.print(render.plain(f"Revoked token {token['name']!r} ({token['token_id']})."))
 
 
@@ -574,10 +618,13 @@ def projects_list(out: Console, err: Console, output: Output) -> None:
         out.print(render.projects_table(found))
 
 
-def projects_remove(out: Console, err: Console, name: str) -> None:
+def projects_remove(out: Console, err: Console, name: str, output: Output) -> None:
     """Forget a registered project."""
     session = open_session(err)
     removed = call(session, err, lambda c: c.remove_project(name))
+    if output is Output.JSON:
+        render.print_json(out, removed)
+        return
     out.print(render.plain(f"Removed project {removed['name']!r} ({removed['path']})."))
 
 
@@ -637,45 +684,65 @@ def daemon_stop(out: Console) -> None:
         out.print(render.plain(f"Stopped the UniFlow daemon (pid {state.pid})."))
 
 
-def daemon_status(out: Console) -> int:
-    """Print the daemon's state; return 0 when it answers."""
+def daemon_status(out: Console, err: Console, output: Output) -> int:
+    """Print the daemon's address and load; return 3 when no daemon answers."""
     state = daemon_control.current()
+    if state is None or not daemon_control.healthy(state.url):
+        err.print(render.plain(_daemon_missing(state)))
+        return ExitCode.DAEMON_UNREACHABLE
+
+    # One shape whatever the daemon tells: /api/v1/status's keys are null when it
+    # cannot be asked (its token refused, say), and the reason goes to stderr.
+    shown: dict[str, Any] = {
+        "url": state.url,
+        "pid": state.pid,
+        "started_at": state.started_at,
+        **dict.fromkeys(("version", "accepting_runs", "max_concurrent_runs", "runs")),
+    }
+    try:
+        shown.update(call(open_session(err, start=False), err, Client.status))
+    except UniFlowError as exc:
+        err.print(render.plain(f"Its runs cannot be counted: {exc}"))
+
+    if output is Output.JSON:
+        render.print_json(out, shown)
+    else:
+        _print_daemon_status(out, shown)
+    return ExitCode.OK
+
+
+def _daemon_missing(state: DaemonState | None) -> str:
+    """Say why no daemon answers, and what to do about it."""
     holder = None if state else daemon_control.lock_holder()
     if holder is not None:
-        out.print(
+        return (
             f"A UniFlow daemon (pid {holder}) runs for this data folder, but its "
             "daemon.json is gone; restart it: `uniflow daemon stop`, then start."
         )
-        return ExitCode.DAEMON_UNREACHABLE
     if state is None:
-        out.print(
-            "No UniFlow daemon is running; start one with `uniflow daemon start`."
-        )
-        return ExitCode.DAEMON_UNREACHABLE
-    if not daemon_control.healthy(state.url):
-        out.print(
-            render.plain(
-                f"The daemon (pid {state.pid}) does not answer at {state.url}."
-            )
-        )
-        return ExitCode.DAEMON_UNREACHABLE
-    out.print(
-        f"UniFlow daemon running at {state.url} (pid {state.pid}, "
-        f"since {state.started_at})."
+        return "No UniFlow daemon is running; start one with `uniflow daemon start`."
+    return (
+        f"The daemon (pid {state.pid}) does not answer at {state.url}; restart it: "
+        "`uniflow daemon stop`, then `uniflow daemon start`."
     )
-    try:
-        load = call(open_session(out, start=False), out, Client.status)
-    except UniFlowError as exc:
-        out.print(render.plain(f"Its runs cannot be counted: {exc}"))
-        return ExitCode.OK
-    runs = load["runs"]
+
+
+def _print_daemon_status(out: Console, shown: dict[str, Any]) -> None:
+    out.print(
+        render.plain(
+            f"UniFlow daemon running at {shown['url']} (pid {shown['pid']}, "
+            f"since {shown['started_at']})."
+        )
+    )
+    runs = shown["runs"]
+    if runs is None:
+        return
     out.print(
         f"Runs: {runs['running']} running, {runs['queued']} queued "
-        f"(at most {load['max_concurrent_runs']} at once)."
+        f"(at most {shown['max_concurrent_runs']} at once)."
     )
-    if not load["accepting_runs"]:
+    if not shown["accepting_runs"]:
         out.print("It is stopping: running runs may finish, new ones are refused.")
-    return ExitCode.OK
 
 
 def daemon_run(host: str | None, port: int | None) -> int:
@@ -709,22 +776,30 @@ def config_list(out: Console, show_origin: bool, output: Output) -> None:
         out.print(render.settings_table(found, show_origin=show_origin))
 
 
-def config_set(out: Console, err: Console, key: str, value: str) -> None:
+def config_set(
+    out: Console, err: Console, key: str, value: str, output: Output
+) -> None:
     """Write a setting to the config file."""
     change = config.set_value(key, value)
-    shown = render.setting_toml(change.value)
-    out.print(render.plain(f"Set {key} = {shown} in {change.path}."))
+    if output is Output.JSON:
+        render.print_json(out, render.change_record(change))
+    else:
+        shown = render.setting_toml(change.value)
+        out.print(render.plain(f"Set {key} = {shown} in {change.path}."))
     _config_warnings(err, change)
 
 
-def config_unset(out: Console, err: Console, key: str) -> None:
+def config_unset(out: Console, err: Console, key: str, output: Output) -> None:
     """Remove a setting from the config file; an absent one is no error."""
     change = config.unset(key)
-    if not change.changed:
+    if output is Output.JSON:
+        render.print_json(out, render.change_record(change))
+    elif not change.changed:
         out.print(render.plain(f"{key} is not set in {change.path}; nothing to do."))
-        return
-    out.print(render.plain(f"Removed {key} from {change.path}."))
-    _config_warnings(err, change)
+    else:
+        out.print(render.plain(f"Removed {key} from {change.path}."))
+    if change.changed:
+        _config_warnings(err, change)
 
 
 def _config_warnings(err: Console, change: config.Change) -> None:

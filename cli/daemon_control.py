@@ -10,7 +10,7 @@ import time
 
 from uniflow import paths
 from uniflow.cli.locks import exclusive
-from uniflow.daemon.server import (
+from uniflow.daemon_state import (
     DaemonState,
     clear_state,
     client_url,

@@ -8,6 +8,11 @@ load: success (0.31 s)``), with no colour, spinner or cursor movement.
 Two things go on at once: a thread streams the run's output (polling for it
 when the daemon already streams as many logs as it allows), while the calling
 thread asks for the run's steps a few times a second.
+
+Known shortcoming: the two are not ordered with each other, so piped, a step
+that starts and prints within one look (0.3 s) shows its ``running`` line after
+its first output. Ordering them needs each step event to record the output's
+byte offset when it happened, which the runner does not write yet.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from uniflow.cli import completion
 from uniflow.cli.status import ExitCode, Output
 from uniflow.roles import Role
 
@@ -161,7 +162,12 @@ def init(
 
 @app.command()
 def run(
-    pipeline: Annotated[str, typer.Argument(help="The pipeline to run.")],
+    pipeline: Annotated[
+        str,
+        typer.Argument(
+            help="The pipeline to run.", autocompletion=completion.pipeline_names
+        ),
+    ],
     param: Annotated[
         list[str] | None,
         typer.Option("--param", "-p", help="A parameter as name=value; repeatable."),
@@ -230,9 +236,17 @@ def runs_list(
     commands.runs_list(_consoles.out, _consoles.err, pipeline, status, limit, output)
 
 
+RunIdArgument = Annotated[
+    str,
+    typer.Argument(
+        help="The run's id.", callback=_not_blank, autocompletion=completion.run_ids
+    ),
+]
+
+
 @runs_app.command("show")
 def runs_show(
-    run_id: Annotated[str, typer.Argument(help="The run's id.", callback=_not_blank)],
+    run_id: RunIdArgument,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """Show a run with its parameters, outcome and steps.
@@ -246,10 +260,11 @@ def runs_show(
 
 @runs_app.command("cancel")
 def runs_cancel(
-    run_id: Annotated[str, typer.Argument(help="The run's id.", callback=_not_blank)],
+    run_id: RunIdArgument,
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait until the run has ended.")
     ] = True,
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Cancel a queued or running run; its processes are stopped.
 
@@ -257,12 +272,12 @@ def runs_cancel(
     """
     from uniflow.cli import commands
 
-    commands.runs_cancel(_consoles.out, _consoles.err, run_id, wait)
+    commands.runs_cancel(_consoles.out, _consoles.err, run_id, wait, output)
 
 
 @runs_app.command("logs")
 def runs_logs(
-    run_id: Annotated[str, typer.Argument(help="The run's id.", callback=_not_blank)],
+    run_id: RunIdArgument,
     follow: Annotated[
         bool,
         typer.Option("--follow", "-f", help="Keep printing output until the run ends."),
@@ -298,6 +313,7 @@ def runs_prune(
             callback=_duration,
         ),
     ],
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Delete runs that ended longer ago than a duration, with their output.
 
@@ -307,7 +323,7 @@ def runs_prune(
     """
     from uniflow.cli import commands
 
-    commands.runs_prune(_consoles.out, _consoles.err, older_than)
+    commands.runs_prune(_consoles.out, _consoles.err, older_than, output)
 
 
 @token_app.command("create")
@@ -388,6 +404,7 @@ def token_revoke(
         str,
         typer.Option("--token-id", help="The token's id.", callback=_not_blank),
     ],
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Revoke a token at once; its next request is refused.
 
@@ -395,7 +412,7 @@ def token_revoke(
     """
     from uniflow.cli import commands
 
-    commands.token_revoke(_consoles.out, _consoles.err, token_id)
+    commands.token_revoke(_consoles.out, _consoles.err, token_id, output)
 
 
 @app.command()
@@ -492,7 +509,12 @@ def pipelines_list(
 @pipelines_app.command("show")
 def pipelines_show(
     name: Annotated[
-        str, typer.Argument(help="The pipeline's name.", callback=_not_blank)
+        str,
+        typer.Argument(
+            help="The pipeline's name.",
+            callback=_not_blank,
+            autocompletion=completion.pipeline_names,
+        ),
     ],
     project: PipelineProjectOption = None,
     output: OutputOption = Output.TABLE,
@@ -522,6 +544,7 @@ def projects_remove(
     name: Annotated[
         str, typer.Argument(help="The project's name.", callback=_not_blank)
     ],
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Forget a registered project; its runs stay in the history.
 
@@ -529,7 +552,7 @@ def projects_remove(
     """
     from uniflow.cli import commands
 
-    commands.projects_remove(_consoles.out, _consoles.err, name)
+    commands.projects_remove(_consoles.out, _consoles.err, name, output)
 
 
 KeyArgument = Annotated[
@@ -558,6 +581,7 @@ def config_set(
             'list as a,b or ["a", "b"], or text.'
         ),
     ],
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Write a setting to config.toml, keeping the others.
 
@@ -565,18 +589,18 @@ def config_set(
     """
     from uniflow.cli import commands
 
-    commands.config_set(_consoles.out, _consoles.err, key, value)
+    commands.config_set(_consoles.out, _consoles.err, key, value, output)
 
 
 @config_app.command("unset")
-def config_unset(key: KeyArgument) -> None:
+def config_unset(key: KeyArgument, output: OutputOption = Output.TABLE) -> None:
     """Remove a setting from config.toml, so that its default applies again.
 
     Example: uniflow config unset daemon.port
     """
     from uniflow.cli import commands
 
-    commands.config_unset(_consoles.out, _consoles.err, key)
+    commands.config_unset(_consoles.out, _consoles.err, key, output)
 
 
 @config_app.command("list")
@@ -617,6 +641,19 @@ def tui() -> None:
     UniFlowApp().run()
 
 
+@app.command("completion")
+def completion_script(
+    shell: Annotated[completion.Shell, typer.Argument(help="The shell.")],
+) -> None:
+    """Print the script that completes uniflow's commands, options, pipeline names
+    and run ids in a shell; load it from the shell's startup file.
+
+    Example: uniflow completion fish > ~/.config/fish/completions/uniflow.fish
+    """
+    # Not through rich: the script must come out exactly as written.
+    print(completion.script(shell))
+
+
 HostOption = Annotated[
     str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
 ]
@@ -642,11 +679,14 @@ def daemon_stop() -> None:
 
 
 @daemon_app.command("status")
-def daemon_status() -> None:
-    """Say whether the daemon runs, where, and since when."""
+def daemon_status(output: OutputOption = Output.TABLE) -> None:
+    """Say whether the daemon runs, where, since when, and how many runs it has.
+
+    Exits 3 when no daemon answers.
+    """
     from uniflow.cli import commands
 
-    raise typer.Exit(commands.daemon_status(_consoles.out))
+    raise typer.Exit(commands.daemon_status(_consoles.out, _consoles.err, output))
 
 
 @daemon_app.command("run")
@@ -670,15 +710,17 @@ def main(argv: list[str] | None = None) -> Any:
         except UnicodeEncodeError:
             _consoles.err.print(f"Error: the argument {arg!r} is not valid UTF-8 text.")
             sys.exit(ExitCode.USAGE)
+    if completion.COMPLETE_VAR in os.environ:
+        completion.prepare()
     try:
         app(args=argv, prog_name="uniflow")
     except UniFlowError as exc:
         if os.environ.get("UNIFLOW_DEBUG"):
             raise
-        from uniflow.cli.commands import exit_code
+        from uniflow.cli.commands import error_message, exit_code
         from uniflow.cli.render import plain
 
-        _consoles.err.print(plain("Error: ", "red") + plain(exc))
+        _consoles.err.print(plain("Error: ", "red") + plain(error_message(exc)))
         sys.exit(exit_code(exc))
 
 

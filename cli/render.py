@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from uniflow.config import Entry
+    from uniflow.config import Change, Entry
 
 STATUS_STYLE = {
     "queued": "dim",
@@ -344,6 +344,19 @@ def setting_toml(value: Any) -> str:
 def setting_record(entry: Entry) -> dict[str, Any]:
     """Return a setting as JSON shows it: its key, value and origin."""
     return {"key": entry.key, "value": entry.value, "origin": entry.origin}
+
+
+def change_record(change: Change) -> dict[str, Any]:
+    """Return what ``config set`` or ``unset`` did as JSON shows it: the key, the
+    value now in the file (null when absent), the file, whether it changed, and
+    the environment variable that overrides it, if one is set."""
+    return {
+        "key": change.key,
+        "value": change.value,
+        "path": str(change.path),
+        "changed": change.changed,
+        "overridden_by": change.overridden_by,
+    }
 
 
 def settings_table(entries: list[Entry], *, show_origin: bool) -> Table:

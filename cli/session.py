@@ -10,7 +10,6 @@ user can open; never over HTTP, since any web page can reach 127.0.0.1.
 from __future__ import annotations
 
 import getpass
-import os
 import socket
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -20,15 +19,15 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
-from uniflow import audit, config, credentials, paths, tokens
+from uniflow import audit, config, credentials, paths, servers, tokens
 from uniflow.audit import Action
 from uniflow.cli import daemon_control
 from uniflow.cli.locks import exclusive
-from uniflow.client import Client, check_url
-from uniflow.errors import APIError, AuthenticationError, DaemonNotRunning
+from uniflow.client import Client
+from uniflow.errors import APIError, DaemonNotRunning
+from uniflow.servers import URL_ENV as URL_ENV  # imported from here by commands
 from uniflow.tokens import Role
 
-URL_ENV = "UNIFLOW_URL"
 T = TypeVar("T")
 
 
@@ -60,28 +59,19 @@ def open_session(
         DaemonNotRunning: No daemon answers and ``start`` is off.
         AuthenticationError: A remote server and no token for it.
     """
-    remote = os.environ.get(URL_ENV, "").strip()
-    if remote:
-        url = check_url(remote)
-        if _own_daemon_missing(url):
-            # Whatever listens there now is not this user's daemon; the CLI's own
-            # admin token, kept for that address, must not go to it.
-            raise DaemonNotRunning(url)
-        credential = credentials.get(url)
-        if credential is None and provision:
-            raise AuthenticationError(
-                f"No token for {url}; run `uniflow login --url {url}`, or set "
-                "UNIFLOW_TOKEN to a token of that server."
-            )
+    url = servers.configured_url()
+    if url is not None:
+        if provision:
+            credential: credentials.Credential | None = servers.token(url, local=False)
+        else:
+            credential = credentials.get(url)
         return Session(url, local=False, credential=credential)
 
     url = daemon_control.running_url()
     if url is None:
-        settings = config.load()
         if not start:
-            raise DaemonNotRunning(
-                daemon_control.client_url(settings.host, settings.port)
-            )
+            raise DaemonNotRunning(servers.default_local_url())
+        settings = config.load()
         state, started = daemon_control.start(settings.host, settings.port)
         if started:
             errors.print(f"Started the UniFlow daemon at {state.url}.")
@@ -91,16 +81,6 @@ def open_session(
     if session.credential is None and provision:
         provision_token(session, errors)
     return session
-
-
-def _own_daemon_missing(url: str) -> bool:
-    """Whether ``url`` is where this data folder's daemon listens, yet it does not
-    run: a process of another user may hold the port."""
-    settings = config.load()
-    if url != daemon_control.client_url(settings.host, settings.port):
-        return False
-    state = daemon_control.current()
-    return state is None or state.url != url
 
 
 def provision_token(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import json
 import logging
@@ -13,13 +12,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from uniflow import paths
 from uniflow.config import DEFAULT_HOST, DEFAULT_PORT, Settings
+from uniflow.daemon_state import (
+    DaemonState,
+    clear_state,
+    client_url,
+    read_state,
+    take_lock,
+)
 from uniflow.errors import DaemonError, UniFlowError
 from uniflow.runs import timestamp
 
@@ -28,91 +33,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-LOCK_NAME = "daemon.lock"
-
-
-@dataclass(frozen=True)
-class DaemonState:
-    """What a running daemon records about itself in the data folder."""
-
-    pid: int
-    url: str
-    started_at: str
-
-    def alive(self) -> bool:
-        """Whether the recorded daemon still runs: its process lives and holds the
-        data folder's daemon lock (so a reused pid is not taken for it)."""
-        return pid_alive(self.pid) and lock_held()
-
-
-def _take_lock() -> int | None:
-    """Take the data folder's daemon lock; return its descriptor, or None if held.
-
-    The kernel drops the lock when the holder exits, even through ``kill -9``.
-    """
-    fd = os.open(paths.home() / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def lock_held() -> bool:
-    """Whether a daemon holds the data folder's daemon lock now."""
-    fd = _take_lock()
-    if fd is None:
-        return True
-    os.close(fd)
-    return False
-
-
-def lock_holder() -> int | None:
-    """Return the pid of the daemon holding the data folder's lock, or None.
-
-    This finds a running daemon even when its ``daemon.json`` was deleted.
-    """
-    if not lock_held():
-        return None
-    try:
-        return int((paths.home() / LOCK_NAME).read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists and has not exited."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # An exited process stays a zombie until its parent (often init, for a
-    # daemon whose starter has gone) reaps it; it is gone for our purposes.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
-def read_state() -> DaemonState | None:
-    """Return the recorded daemon, or None when there is no readable record."""
-    try:
-        data = json.loads(paths.daemon_state().read_text(encoding="utf-8"))
-        return DaemonState(int(data["pid"]), str(data["url"]), str(data["started_at"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def clear_state(pid: int | None = None) -> None:
-    """Remove the record, only if it is still ``pid``'s when one is given."""
-    state = read_state()
-    if pid is None or state is None or state.pid == pid:
-        paths.daemon_state().unlink(missing_ok=True)
-
 
 def _write_state(state: DaemonState) -> None:
     target = paths.daemon_state()
@@ -120,15 +40,6 @@ def _write_state(state: DaemonState) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(state.__dict__, f)
     os.replace(tmp, target)
-
-
-def client_url(host: str, port: int) -> str:
-    """Return the URL a client on this machine uses for a daemon bound to host."""
-    if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
 
 
 def is_loopback(host: str) -> bool:
@@ -166,7 +77,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any) ->
     _configure_logging()
     # One daemon per data folder: a second one would fight the first over its
     # runs, its state file and its store.
-    lock = _take_lock()
+    lock = take_lock()
     if lock is None:
         other = read_state()
         where = f" (pid {other.pid}, {other.url})" if other else ""

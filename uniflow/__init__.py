@@ -26,6 +26,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from uniflow._context import run_folder
     from uniflow.client import Client
+    from uniflow.errors import (
+        APIError,
+        AuthenticationError,
+        ConfigError,
+        CredentialError,
+        DaemonError,
+        DaemonNotRunning,
+        PermissionDenied,
+        UniFlowError,
+    )
     from uniflow.pipelines import Pipeline, pipeline, step
 
 __version__ = "0.1.0"
@@ -33,16 +43,32 @@ __version__ = "0.1.0"
 # The public names are imported when first used, so that `uniflow --version` and
 # the daemon's own modules do not pay for the client and the pipeline machinery.
 _HOMES = {
+    "APIError": "uniflow.errors",
+    "AuthenticationError": "uniflow.errors",
     "Client": "uniflow.client",
+    "ConfigError": "uniflow.errors",
+    "CredentialError": "uniflow.errors",
+    "DaemonError": "uniflow.errors",
+    "DaemonNotRunning": "uniflow.errors",
+    "PermissionDenied": "uniflow.errors",
     "Pipeline": "uniflow.pipelines",
     "pipeline": "uniflow.pipelines",
     "run_folder": "uniflow._context",
     "step": "uniflow.pipelines",
+    "UniFlowError": "uniflow.errors",
 }
 
 __all__ = [
+    "APIError",
+    "AuthenticationError",
     "Client",
+    "ConfigError",
+    "CredentialError",
+    "DaemonError",
+    "DaemonNotRunning",
+    "PermissionDenied",
     "Pipeline",
+    "UniFlowError",
     "__version__",
     "pipeline",
     "run_folder",

@@ -15,7 +15,9 @@ from uniflow.errors import (
     ConfigError,
     DaemonError,
     DaemonNotRunning,
+    Forbidden,
     PipelineError,
+    Unauthorized,
 )
 
 if TYPE_CHECKING:
@@ -33,10 +35,22 @@ PAGE_SIZE = 1000
 class Client:
     """Talks to one UniFlow server with one token.
 
+    :meth:`from_environment` finds the server and token as the ``uniflow`` command
+    does. Every request raises :class:`~uniflow.errors.DaemonNotRunning` when
+    nothing answers, :class:`~uniflow.errors.DaemonError` when the connection
+    fails or times out, and :class:`~uniflow.errors.APIError` (with ``status``:
+    401 no valid token, 403 the token's role does not allow it, 404 not found,
+    409 conflict, 422 a refused value, 429 too many requests, 503 the daemon is
+    stopping) when the server refuses.
+
     Args:
         url: The server's address, such as ``http://127.0.0.1:8080``.
         token: The token's secret, sent as ``Authorization: Bearer``.
         timeout: Seconds to wait for each answer.
+
+    Raises:
+        ConfigError: ``url`` is not an http or https address with a host.
+        AuthenticationError: ``token`` has characters no token has.
     """
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0):
@@ -57,6 +71,44 @@ class Client:
             verify=_tls_context(self.url),
         )
 
+    @classmethod
+    def from_environment(
+        cls, url: str | None = None, *, timeout: float = 30.0
+    ) -> Client:
+        """Return a client for the server and token the ``uniflow`` command would use.
+
+        The server is ``url`` when given, else ``$UNIFLOW_URL``, else the local
+        daemon at the address it recorded when it started; it is not started when
+        it does not run. The token is ``$UNIFLOW_TOKEN``, else the one kept for the
+        server's URL by ``uniflow login`` (or by the CLI for the local daemon) in
+        the OS keyring or the fallback file.
+
+        Args:
+            url: The server's address, such as ``http://127.0.0.1:8080``.
+            timeout: Seconds to wait for each answer.
+
+        Returns:
+            A client to use in a ``with`` block, or to close when done.
+
+        Raises:
+            DaemonNotRunning: No server is named and the local daemon does not
+                run, or the named address is the local daemon's and it does not run.
+            AuthenticationError: No token is set or kept for the server.
+            CredentialError: The OS keyring failed or did not answer in time.
+            ConfigError: The address is not an http or https URL.
+        """
+        from uniflow import servers
+
+        found = servers.configured_url(url)
+        local = found is None
+        if found is None:
+            found = servers.local_url()
+        if found is None:
+            raise DaemonNotRunning(servers.default_local_url())
+
+        credential = servers.token(found, local=local)
+        return cls(found, credential.secret, timeout=timeout)
+
     def __enter__(self) -> Client:
         return self
 
@@ -68,11 +120,30 @@ class Client:
         self._http.close()
 
     def health(self) -> dict[str, Any]:
-        """Return the server's health answer; needs no token."""
+        """Ask the server whether it is up; needs no token.
+
+        Returns:
+            ``status``, ``service`` (``uniflow``) and the server's ``version``.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server answered with an error status.
+        """
         return self._request("GET", "/healthz")  # type: ignore[no-any-return]
 
     def status(self) -> dict[str, Any]:
-        """Return the daemon's load: running and queued runs, and its limit."""
+        """Return the daemon's load.
+
+        Returns:
+            Whether it takes new runs, its running and queued runs, and how many
+            runs execute at once.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused (401, 403).
+        """
         return self._request("GET", "/api/v1/status")  # type: ignore[no-any-return]
 
     # Runs
@@ -98,6 +169,16 @@ class Client:
             project: The pipeline's project; the server's default when None.
             idempotency_key: Sent as ``Idempotency-Key``: pass the same key when
                 retrying a call yourself. A fresh one per call when None.
+
+        Returns:
+            The run, with its ``run_id`` and ``status``.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403 (a viewer token, or another
+                project's), 404 (no such pipeline or project), 422 (parameters
+                that do not match the pipeline), 429, 503 (the daemon is stopping).
         """
         body: dict[str, Any] = {
             "pipeline_name": pipeline_name,
@@ -113,7 +194,16 @@ class Client:
         )
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        """Return one run with its steps."""
+        """Return one run.
+
+        Returns:
+            The run with its parameters, status, times and steps.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403, 404 (no run of that id).
+        """
         return self._request("GET", f"{API}/runs/{_segment(run_id)}")  # type: ignore[no-any-return]
 
     def list_runs(
@@ -123,7 +213,22 @@ class Client:
         status: str | None = None,
         limit: int | None = 50,
     ) -> list[dict[str, Any]]:
-        """Return the newest ``limit`` runs, newest first; all of them when None."""
+        """Return runs, newest first, following the server's pages.
+
+        Args:
+            pipeline_name: Only this pipeline's runs.
+            status: Only runs in this state: ``queued``, ``running``, ``success``,
+                ``failed`` or ``cancelled``.
+            limit: At most this many; all of them when None.
+
+        Returns:
+            The runs, without their steps.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403, 422 (an unknown status).
+        """
         params = {"pipeline_name": pipeline_name, "status": status}
         return self._collect(f"{API}/runs", params, limit=limit)
 
@@ -132,6 +237,14 @@ class Client:
 
         A running run is still ``running`` in the answer: it ends ``cancelled``
         once its processes have stopped (see :meth:`wait_for_run`).
+
+        Returns:
+            The run.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403, 404, 409 (the run has ended).
         """
         path = f"{API}/runs/{_segment(run_id)}/cancel"
         return self._request("POST", path)  # type: ignore[no-any-return]
@@ -144,6 +257,11 @@ class Client:
         Returns:
             ``deleted``, how many runs were deleted, and ``finished_before``, the
             moment before which they had ended.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403, 422 (a bad duration).
         """
         body = {"older_than": older_than}
         return self._request("POST", f"{API}/runs/prune", json=body)  # type: ignore[no-any-return]
@@ -153,6 +271,11 @@ class Client:
 
         Returns:
             The bytes, the offset to ask from next, and the run's state.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403, 404.
         """
         path = f"{API}/runs/{_segment(run_id)}/logs"
         with self._connection_errors("GET", path):
@@ -163,7 +286,16 @@ class Client:
         return response.content, next_offset, response.headers.get("X-Run-Status", "")
 
     def follow_logs(self, run_id: str, *, offset: int = 0) -> Iterator[bytes]:
-        """Yield a run's output as it is written, from ``offset``, until it ends."""
+        """Yield a run's output as it is written, from ``offset``, until the run ends.
+
+        Returns:
+            An iterator of chunks of bytes, as the run wrote them.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403, 404.
+        """
         while True:
             for data in self._follow_once(run_id, offset):
                 offset += len(data)
@@ -195,10 +327,21 @@ class Client:
     def wait_for_run(
         self, run_id: str, *, timeout: float | None = None, interval: float = 0.5
     ) -> dict[str, Any]:
-        """Poll a run until it finishes and return it.
+        """Poll a run until it has ended.
+
+        Args:
+            run_id: The run's id.
+            timeout: The most seconds to wait; no limit when None.
+            interval: Seconds between two polls.
+
+        Returns:
+            The run, ``success``, ``failed`` or ``cancelled``, with its steps.
 
         Raises:
             TimeoutError: The run has not finished after ``timeout`` seconds.
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403, 404.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -225,8 +368,14 @@ class Client:
                 ``project`` and its ``detail``) are added to it; they are left
                 out of the answer either way.
 
+        Returns:
+            The pipelines, each with its project, description and parameters.
+
         Raises:
             PipelineError: ``project`` is given and its code cannot be loaded.
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403, 404 (no such project).
         """
         found_problems: list[dict[str, Any]] = []
         found = self._collect(
@@ -240,17 +389,45 @@ class Client:
         return found
 
     def register_project(self, name: str, path: str) -> dict[str, Any]:
-        """Register a project folder on the server under ``name``."""
+        """Register a project folder on the server under ``name``; needs admin.
+
+        Returns:
+            The project, with its name and path.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403, 409 (the name is taken),
+                422 (no project in that folder).
+        """
         body = {"name": name, "path": path}
         return self._request("POST", f"{API}/projects", json=body)  # type: ignore[no-any-return]
 
     def remove_project(self, name: str) -> dict[str, Any]:
-        """Forget a registered project; its runs stay."""
+        """Forget a registered project; its runs stay. Needs admin.
+
+        Returns:
+            The project that was removed.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403, 404.
+        """
         path = f"{API}/projects/{_segment(name)}"
         return self._request("DELETE", path)  # type: ignore[no-any-return]
 
     def list_projects(self) -> list[dict[str, Any]]:
-        """Return the registered projects."""
+        """Return the registered projects.
+
+        Returns:
+            The projects, each with its name and path.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403.
+        """
         return self._collect(f"{API}/projects", {})
 
     # Tokens
@@ -275,6 +452,15 @@ class Client:
                 (90 days) when no expiry is given.
             expires_at: When it stops working, as a date or date and time.
             no_expiry: A token that never expires, where the server allows it.
+
+        Returns:
+            The token, with its ``token_id`` and its ``secret``.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403 (needs admin), 409 (the name
+                is taken), 422 (a bad role, project or expiry).
         """
         body: dict[str, Any] = {"name": name, "role": role}
         options = {
@@ -296,27 +482,76 @@ class Client:
             token_id: The token to replace.
             grace: How long the old one keeps working, such as ``1h``; without
                 it, the old one is revoked at once.
+
+        Returns:
+            The new token, with its ``token_id`` and its ``secret``.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403 (needs admin), 404, 409 (the
+                token is revoked or was rotated already), 422 (a bad grace).
         """
         path = f"{API}/tokens/{_segment(token_id)}/rotate"
         body = {"grace": grace} if grace else {}
         return self._request("POST", path, json=body)  # type: ignore[no-any-return]
 
     def own_token(self) -> dict[str, Any]:
-        """Return the token this client authenticates with, without its secret."""
+        """Return the token this client authenticates with.
+
+        Returns:
+            The token's id, name, role, project and expiry, without its secret.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401.
+        """
         return self._request("GET", f"{API}/token")  # type: ignore[no-any-return]
 
     def audit(
         self, *, action: str | None = None, limit: int | None = 50
     ) -> list[dict[str, Any]]:
-        """Return the newest audit events, optionally of one action."""
+        """Return the newest audit events, newest first; needs admin.
+
+        Args:
+            action: Only events of this action, such as ``token.create``.
+            limit: At most this many; all of them when None.
+
+        Returns:
+            The events, each with its time, action, actor and target.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403.
+        """
         return self._collect(f"{API}/audit", {"action": action}, limit=limit)
 
     def list_tokens(self) -> list[dict[str, Any]]:
-        """Return every token, without secrets."""
+        """Return every token; needs admin.
+
+        Returns:
+            The tokens, with their role, project, expiry and state; no secret.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403.
+        """
         return self._collect(f"{API}/tokens", {})
 
     def revoke_token(self, token_id: str) -> dict[str, Any]:
-        """Revoke a token at once."""
+        """Revoke a token at once; needs admin.
+
+        Returns:
+            The token, now revoked.
+
+        Raises:
+            DaemonNotRunning: Nothing answers at the server's address.
+            DaemonError: The server did not answer in time, or the connection failed.
+            APIError: The server refused: 401, 403, 404.
+        """
         path = f"{API}/tokens/{_segment(token_id)}/revoke"
         return self._request("POST", path)  # type: ignore[no-any-return]
 
@@ -470,7 +705,8 @@ def _api_error(response: httpx.Response) -> APIError:
         pass
     detail = body.get("detail") or response.text[:200]
     title = body.get("title") or response.reason_phrase
-    return APIError(
+    kind = {401: Unauthorized, 403: Forbidden}.get(response.status_code, APIError)
+    return kind(
         response.status_code,
         str(title),
         str(detail),

@@ -11,6 +11,7 @@ a locked or hung keyring must not freeze the CLI.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -33,6 +34,7 @@ SERVICE = "uniflow"
 
 _TIMEOUT_ENV = "UNIFLOW_KEYRING_TIMEOUT"
 _DEFAULT_TIMEOUT = 3.0
+_QUIET_TIMEOUT = 1.0
 _SHOWN_HEAD = 6
 _SHOWN_TAIL = 4
 _MASKABLE_LENGTH = 20
@@ -84,11 +86,14 @@ class _KeyringFailed(Exception):
         self.location = location
 
 
-def get(server_url: str) -> Credential | None:
+def get(server_url: str, *, interactive: bool = True) -> Credential | None:
     """Return the token for a server, or None when none is stored.
 
     Args:
         server_url: The server's address; a trailing slash does not matter.
+        interactive: False to read the keyring only when it cannot ask the user
+            anything (an unlocked Secret Service), within at most a second; shell
+            completion must never pop up an unlock dialog or hang.
 
     Returns:
         The token from ``UNIFLOW_TOKEN`` (stripped of white space; an empty value
@@ -108,7 +113,13 @@ def get(server_url: str) -> Credential | None:
     key = _key(server_url)
     failure: _KeyringFailed | None = None
     try:
-        secret, location = _in_keyring(lambda kr: kr.get_password(SERVICE, key))
+        if interactive:
+            secret, location = _in_keyring(lambda kr: kr.get_password(SERVICE, key))
+        else:
+            secret, location = _in_keyring(
+                lambda kr: kr.get_password(SERVICE, key) if _unlocked(kr) else None,
+                timeout=min(_timeout(), _QUIET_TIMEOUT),
+            )
     except _NoKeyring:
         pass
     except _KeyringFailed as exc:
@@ -236,12 +247,18 @@ def _delete_password(backend: KeyringBackend, key: str) -> bool:
     return True
 
 
-def _in_keyring(operation: Callable[[KeyringBackend], _T]) -> tuple[_T, str]:
-    """Run an operation on the configured keyring backend, bounded by the timeout.
+def _in_keyring(
+    operation: Callable[[KeyringBackend], _T], *, timeout: float | None = None
+) -> tuple[_T, str]:
+    """Run an operation on the configured keyring backend, bounded by a timeout.
 
     The call runs in a daemon thread: a keyring that never answers (a locked
     collection waiting for a prompt, a stopped daemon) leaves that thread behind
     instead of freezing the CLI, and it cannot hold up the interpreter's exit.
+
+    Args:
+        operation: What to do with the backend.
+        timeout: Seconds to wait; UNIFLOW_KEYRING_TIMEOUT's, or 3, when None.
 
     Returns:
         The operation's result and the backend's description.
@@ -251,7 +268,8 @@ def _in_keyring(operation: Callable[[KeyringBackend], _T]) -> tuple[_T, str]:
         _NoKeyring: No backend works.
         _KeyringFailed: The backend raised.
     """
-    timeout = _timeout()
+    if timeout is None:
+        timeout = _timeout()
     results: list[tuple[_T, str]] = []
     errors: list[Exception] = []
 
@@ -287,6 +305,29 @@ def _run(operation: Callable[[KeyringBackend], _T]) -> tuple[_T, str]:
         raise _NoKeyring(location) from exc
     except Exception as exc:
         raise _KeyringFailed(location) from exc
+
+
+def _unlocked(backend: KeyringBackend) -> bool:
+    """Whether reading from the backend cannot make it ask the user anything.
+
+    Only an open Secret Service collection is known not to: reading a locked one
+    pops up an unlock dialog, and the macOS Keychain and KWallet may ask too.
+    """
+    from keyring.backends import SecretService
+
+    if not isinstance(backend, SecretService.Keyring):
+        return False
+
+    import secretstorage
+
+    # The same collection the backend would read, found without unlocking it.
+    with contextlib.closing(secretstorage.dbus_init()) as connection:
+        path = getattr(backend, "preferred_collection", None)
+        if path:
+            collection = secretstorage.Collection(connection, path)
+        else:
+            collection = secretstorage.get_default_collection(connection)
+        return not collection.is_locked()
 
 
 def _backend() -> KeyringBackend:

@@ -23,7 +23,14 @@ explains it (a path, a field, a status) besides its message::
     ├── DaemonError
     │   ├── DaemonNotRunning     nothing answers at the daemon's address
     │   └── DaemonStopping       the daemon is stopping and takes no new run
-    └── APIError                 any other error answer from a UniFlow server
+    └── APIError                 an error answer from a UniFlow server, with its
+        │                        status; a 503 is a daemon that is stopping
+        ├── Unauthorized         401: also an AuthenticationError
+        └── Forbidden            403: also a PermissionDenied
+
+The client (:class:`uniflow.Client`) raises the :class:`APIError` family for what
+a server answers, so ``except AuthenticationError`` catches a token the server
+refused as well as one that is missing.
 """
 
 from __future__ import annotations
@@ -246,3 +253,12 @@ def shorten(text: str, most: int, *, whole: str = "in all") -> str:
         return text
     tail = f"... ({len(text)} characters {whole})"
     return text[: most - len(tail)] + tail
+
+
+class Unauthorized(APIError, AuthenticationError):
+    """The server refused the request's token (HTTP 401): missing, malformed,
+    unknown, revoked or expired; the detail says which."""
+
+
+class Forbidden(APIError, PermissionDenied):
+    """The server refused the action to the token's role or project (HTTP 403)."""

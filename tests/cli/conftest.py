@@ -23,7 +23,7 @@ import httpx
 import pytest
 from helpers import wait_until
 
-from uniflow.daemon.server import pid_alive
+from uniflow.daemon_state import pid_alive
 
 FIXTURE_PROJECT = Path(__file__).resolve().parents[1] / "fixtures" / "project"
 # The console script installed next to this interpreter, as a user runs it.

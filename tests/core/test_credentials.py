@@ -44,6 +44,18 @@ def test_secret_service_round_trip(use_secret_service: object, server: str) -> N
     assert not paths.credentials_file().exists()
 
 
+def test_unlocked_secret_service_answers_quietly(
+    use_secret_service: object, server: str
+) -> None:
+    credentials.store(server, SECRET)
+    try:
+        found = credentials.get(server, interactive=False)
+    finally:
+        credentials.delete(server)
+
+    assert found == credentials.Credential(SECRET, SECRET_SERVICE)
+
+
 def test_secret_lands_in_secret_service(
     use_secret_service: dict[str, str], server: str
 ) -> None:
