@@ -31,6 +31,7 @@ from uniflow.errors import (
     FieldError,
     ParameterError,
     PipelineNotFound,
+    RequestError,
     TokenError,
     UniFlowError,
 )
@@ -46,7 +47,8 @@ def exit_code(exc: UniFlowError) -> ExitCode:
         return ExitCode.DAEMON_UNREACHABLE
     if isinstance(exc, AuthenticationError):
         return ExitCode.NOT_AUTHENTICATED
-    if isinstance(exc, ParameterError | TokenError | ConfigError | DurationError):
+    usage = ParameterError | TokenError | ConfigError | DurationError | RequestError
+    if isinstance(exc, usage):
         return ExitCode.USAGE
     if isinstance(exc, APIError):
         if exc.status == 401:
@@ -671,17 +673,27 @@ def daemon_start(out: Console, host: str | None, port: int | None) -> None:
 
 def daemon_stop(out: Console) -> None:
     """Stop the background daemon, letting running runs finish within the grace."""
+    # The daemon's own graces, which its environment may have set: this shell's
+    # settings are only a guess for a record written before daemons kept them.
     settings = config.load()
-    if daemon_control.current() is not None:
+    running = daemon_control.current()
+    stop_grace, cancel_grace = settings.stop_grace, settings.cancel_grace
+    if running is not None:
+        stop_grace = _or(running.stop_grace, stop_grace)
+        cancel_grace = _or(running.cancel_grace, cancel_grace)
         out.print(
-            f"Stopping the UniFlow daemon; running runs get {settings.stop_grace} s "
+            f"Stopping the UniFlow daemon; running runs get {stop_grace} s "
             "to finish, then are cancelled. Queued runs wait for the next start."
         )
-    state = daemon_control.stop(settings.stop_grace + settings.cancel_grace + 10)
+    state = daemon_control.stop(stop_grace + cancel_grace + 10)
     if state is None:
         out.print("No UniFlow daemon is running.")
     else:
         out.print(render.plain(f"Stopped the UniFlow daemon (pid {state.pid})."))
+
+
+def _or(value: int | None, fallback: int) -> int:
+    return fallback if value is None else value
 
 
 def daemon_status(out: Console, err: Console, output: Output) -> int:

@@ -13,6 +13,7 @@ import typer
 from uniflow.cli import completion
 from uniflow.cli.status import ExitCode, Output
 from uniflow.roles import Role
+from uniflow.runs import RunStatus
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -68,6 +69,7 @@ class _Consoles:
             markup=False,
             width=None if sys.stdout.isatty() else 160,
             soft_wrap=not sys.stdout.isatty(),
+            color_system=_color_system(),
         )
 
     @functools.cached_property
@@ -80,7 +82,14 @@ class _Consoles:
             highlight=False,
             markup=False,
             soft_wrap=not sys.stderr.isatty(),
+            color_system=_color_system(),
         )
+
+
+def _color_system() -> str | None:
+    # NO_COLOR asks for no colour; rich would still write bold and dim, so with it
+    # set the consoles write no escape codes at all.
+    return None if os.environ.get("NO_COLOR") else "auto"
 
 
 _consoles = _Consoles()
@@ -217,10 +226,7 @@ def run(
 def runs_list(
     pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
     status: Annotated[
-        str | None,
-        typer.Option(
-            help="Only this status: queued, running, success, failed, cancelled."
-        ),
+        RunStatus | None, typer.Option(help="Only runs in this state.")
     ] = None,
     limit: Annotated[
         int, typer.Option(min=1, max=1000, help="At most this many.")
@@ -233,7 +239,8 @@ def runs_list(
     """
     from uniflow.cli import commands
 
-    commands.runs_list(_consoles.out, _consoles.err, pipeline, status, limit, output)
+    state = status.value if status else None
+    commands.runs_list(_consoles.out, _consoles.err, pipeline, state, limit, output)
 
 
 RunIdArgument = Annotated[
@@ -635,6 +642,13 @@ def tui() -> None:
 
     Example: uniflow tui
     """
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # Textual would draw into the file or pipe and wait for keys forever.
+        _consoles.err.print(
+            "uniflow tui needs a terminal for its input and output; in scripts, "
+            "use the other commands, such as `uniflow runs list`."
+        )
+        raise typer.Exit(ExitCode.USAGE)
     # Imported here: Textual takes a while to load, and no other command needs it.
     from uniflow.cli.tui.app import UniFlowApp
 
@@ -722,6 +736,23 @@ def main(argv: list[str] | None = None) -> Any:
 
         _consoles.err.print(plain("Error: ", "red") + plain(error_message(exc)))
         sys.exit(exit_code(exc))
+    except OSError as exc:
+        # A file UniFlow keeps (a lock, the state, the store) cannot be used: the
+        # data folder is read-only, full or someone else's. No command expects it.
+        if os.environ.get("UNIFLOW_DEBUG"):
+            raise
+        from uniflow.cli.render import plain
+
+        where = f" ({exc.filename})" if exc.filename else ""
+        _consoles.err.print(
+            plain("Error: ", "red")
+            + plain(
+                f"{exc.strerror or exc}{where}. Check that UniFlow's data folder is "
+                "yours, can be written and has room, or set UNIFLOW_HOME to one "
+                "that does."
+            )
+        )
+        sys.exit(ExitCode.FAILURE)
 
 
 if __name__ == "__main__":

@@ -136,7 +136,13 @@ def _serve(host: str, port: int, options: dict[str, Any]) -> None:
         **options,
     )
     url = client_url(host, int(server.effective_port))
-    state = DaemonState(os.getpid(), url, timestamp())
+    state = DaemonState(
+        os.getpid(),
+        url,
+        timestamp(),
+        stop_grace=settings.stop_grace,
+        cancel_grace=settings.cancel_grace,
+    )
 
     supervisor.start()
     _write_state(state)

@@ -17,7 +17,9 @@ from uniflow.errors import (
     DaemonNotRunning,
     Forbidden,
     PipelineError,
+    RequestError,
     Unauthorized,
+    shorten,
 )
 
 if TYPE_CHECKING:
@@ -204,7 +206,7 @@ class Client:
             DaemonError: The server did not answer in time, or the connection failed.
             APIError: The server refused: 401, 403, 404 (no run of that id).
         """
-        return self._request("GET", f"{API}/runs/{_segment(run_id)}")  # type: ignore[no-any-return]
+        return self._request("GET", f"{API}/runs/{_segment(run_id, RUN)}")  # type: ignore[no-any-return]
 
     def list_runs(
         self,
@@ -246,7 +248,7 @@ class Client:
             DaemonError: The server did not answer in time, or the connection failed.
             APIError: The server refused: 401, 403, 404, 409 (the run has ended).
         """
-        path = f"{API}/runs/{_segment(run_id)}/cancel"
+        path = f"{API}/runs/{_segment(run_id, RUN)}/cancel"
         return self._request("POST", path)  # type: ignore[no-any-return]
 
     def prune_runs(self, older_than: str) -> dict[str, Any]:
@@ -277,7 +279,7 @@ class Client:
             DaemonError: The server did not answer in time, or the connection failed.
             APIError: The server refused: 401, 403, 404.
         """
-        path = f"{API}/runs/{_segment(run_id)}/logs"
+        path = f"{API}/runs/{_segment(run_id, RUN)}/logs"
         with self._connection_errors("GET", path):
             response = self._http.get(path, params={"offset": offset})
         if response.is_error:
@@ -311,7 +313,7 @@ class Client:
     def _follow_once(self, run_id: str, offset: int) -> Iterator[bytes]:
         import httpx
 
-        path = f"{API}/runs/{_segment(run_id)}/logs"
+        path = f"{API}/runs/{_segment(run_id, RUN)}/logs"
         params: dict[str, str | int] = {"offset": offset, "follow": "true"}
         # No read timeout: the server ends a quiet follow itself.
         timeout = httpx.Timeout(30.0, read=None)
@@ -414,7 +416,7 @@ class Client:
             DaemonError: The server did not answer in time, or the connection failed.
             APIError: The server refused: 401, 403, 404.
         """
-        path = f"{API}/projects/{_segment(name)}"
+        path = f"{API}/projects/{_segment(name, PROJECT)}"
         return self._request("DELETE", path)  # type: ignore[no-any-return]
 
     def list_projects(self) -> list[dict[str, Any]]:
@@ -492,7 +494,7 @@ class Client:
             APIError: The server refused: 401, 403 (needs admin), 404, 409 (the
                 token is revoked or was rotated already), 422 (a bad grace).
         """
-        path = f"{API}/tokens/{_segment(token_id)}/rotate"
+        path = f"{API}/tokens/{_segment(token_id, TOKEN)}/rotate"
         body = {"grace": grace} if grace else {}
         return self._request("POST", path, json=body)  # type: ignore[no-any-return]
 
@@ -552,7 +554,7 @@ class Client:
             DaemonError: The server did not answer in time, or the connection failed.
             APIError: The server refused: 401, 403, 404.
         """
-        path = f"{API}/tokens/{_segment(token_id)}/revoke"
+        path = f"{API}/tokens/{_segment(token_id, TOKEN)}/revoke"
         return self._request("POST", path)  # type: ignore[no-any-return]
 
     def _collect(
@@ -567,7 +569,14 @@ class Client:
 
         The ``problems`` of each page, where a list has them, are added to
         ``problems``.
+
+        Raises:
+            RequestError: ``limit`` is below 1.
         """
+        if limit is not None and limit < 1:
+            raise RequestError(
+                f"limit must be 1 or more, or None for every item; got {limit!r}."
+            )
         params = {k: v for k, v in filters.items() if v is not None}
         items: list[dict[str, Any]] = []
         while limit is None or len(items) < limit:
@@ -631,6 +640,11 @@ class Client:
 
         try:
             yield
+        except httpx.InvalidURL:
+            raise RequestError(
+                f"The request {method} {shorten(path, 80)} is too long to send: a "
+                "value given to it, such as a name or a filter, is too long."
+            ) from None
         except httpx.ConnectError:
             raise DaemonNotRunning(self.url) from None
         except httpx.TimeoutException:
@@ -668,6 +682,11 @@ def check_url(url: str) -> str:
     """
     from urllib.parse import urlsplit
 
+    if not isinstance(url, str):
+        raise ConfigError(
+            "A server address is text, such as 'http://127.0.0.1:8080'; got "
+            f"{type(url).__name__}."
+        )
     url = url.strip().rstrip("/")
     try:
         parts = urlsplit(url)
@@ -679,19 +698,40 @@ def check_url(url: str) -> str:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         valid = False
-    if not valid:
-        # Not quoted whole: a user name and password may be part of it.
-        shown = url.split("@")[-1] if "@" in url else url
+    if not valid and "@" in url:
+        # Not quoted: the user name and password would be in the message.
         raise ConfigError(
-            f"{shown!r} is not a server address; give one such as "
+            "A server address must not hold a user name or password: they would "
+            "travel in every request's URL. Give it as 'http://HOST:PORT', and the "
+            "token with `uniflow login` or UNIFLOW_TOKEN."
+        )
+    if not valid:
+        raise ConfigError(
+            f"{url!r} is not a server address; give one such as "
             "'http://127.0.0.1:8080', without a user, password or query."
         )
     return url
 
 
-def _segment(value: str) -> str:
+# What each kind of id in a path looks like, for the message that refuses one.
+RUN = ("run id", "run ids look like run_0123456789abcdef (`uniflow runs list`)")
+PROJECT = ("project name", "`uniflow projects list` shows the names")
+TOKEN = ("token id", "token ids look like tok_5d41402abc4b (`uniflow token list`)")
+_LONGEST_SEGMENT = 256
+
+
+def _segment(value: str, kind: tuple[str, str]) -> str:
+    """Return ``value`` quoted as one segment of a path.
+
+    Raises:
+        RequestError: It cannot name anything: empty, ``.`` or ``..``, with a
+            ``/`` (the server would read another path), or too long.
+    """
     from urllib.parse import quote
 
+    what, hint = kind
+    if value in ("", ".", "..") or "/" in value or len(value) > _LONGEST_SEGMENT:
+        raise RequestError(f"{shorten(repr(value), 80)} is not a {what}; {hint}.")
     return quote(value, safe="")
 
 

@@ -268,6 +268,12 @@ def _read(path: Path) -> dict[str, Any]:
         return {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}.", path=path) from None
+    except OSError as exc:  # a folder of that name, no permission
+        raise ConfigError(
+            f"{path} cannot be read ({exc.strerror or exc}); make it a file you can "
+            "read, or remove it to use the defaults.",
+            path=path,
+        ) from None
 
 
 def _file_values(path: Path, data: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,11 @@ class DaemonState:
     pid: int
     url: str
     started_at: str
+    stop_grace: int | None = None
+    """Seconds its running runs get to finish when it stops; None in a record
+    written before daemons kept it."""
+    cancel_grace: int | None = None
+    """Seconds from SIGTERM to SIGKILL when it cancels a run."""
 
     def alive(self) -> bool:
         """Whether the recorded daemon still runs: its process lives and holds the
@@ -89,9 +94,19 @@ def read_state() -> DaemonState | None:
     """Return the recorded daemon, or None when there is no readable record."""
     try:
         data = json.loads(paths.daemon_state().read_text(encoding="utf-8"))
-        return DaemonState(int(data["pid"]), str(data["url"]), str(data["started_at"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        return DaemonState(
+            int(data["pid"]),
+            str(data["url"]),
+            str(data["started_at"]),
+            _seconds(data.get("stop_grace")),
+            _seconds(data.get("cancel_grace")),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _seconds(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def clear_state(pid: int | None = None) -> None:

@@ -20,6 +20,8 @@ explains it (a path, a field, a status) besides its message::
     ├── PermissionDenied         the credential's role or project does not allow it
     │                            (HTTP 403)
     ├── CredentialError          the credential store failed or timed out
+    ├── RequestError             a value cannot be sent as given: not an id, or
+    │                            too long for an address
     ├── DaemonError
     │   ├── DaemonNotRunning     nothing answers at the daemon's address
     │   └── DaemonStopping       the daemon is stopping and takes no new run
@@ -191,6 +193,11 @@ class PermissionDenied(UniFlowError):
 
 class CredentialError(UniFlowError):
     """The credential store (OS keyring or fallback file) failed."""
+
+
+class RequestError(UniFlowError):
+    """A value cannot be sent to a server as given: it is not an id or name of
+    the kind asked for, or it makes the request's address too long."""
 
 
 class DaemonError(UniFlowError):

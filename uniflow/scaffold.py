@@ -117,7 +117,7 @@ def create(root: Path, name: str) -> Created:
         )
 
     wanted = files(name)
-    in_the_way = [root / p for p in wanted if _taken(root, p)]
+    in_the_way = sorted({path for p in wanted if (path := _in_the_way(root, p))})
     if in_the_way:
         raise ProjectExists(in_the_way, project=name)
 
@@ -138,15 +138,15 @@ def create(root: Path, name: str) -> Created:
     return Created(name=name, root=root, files=tuple(wanted))
 
 
-def _taken(root: Path, relative: Path) -> bool:
-    """Whether ``relative`` or one of its folders is in the way under ``root``."""
+def _in_the_way(root: Path, relative: Path) -> Path | None:
+    """Return what is in the way of writing ``relative`` under ``root``: the file
+    itself, or a file where one of its folders should be; None when nothing is."""
+    for parent in reversed(relative.parents):
+        folder = root / parent
+        if os.path.lexists(folder) and not folder.is_dir():
+            return folder
     path = root / relative
-    if os.path.lexists(path):
-        return True
-    return any(
-        os.path.lexists(folder) and not folder.is_dir()
-        for folder in (root / parent for parent in relative.parents)
-    )
+    return path if os.path.lexists(path) else None
 
 
 def _write(root: Path, relative: Path, text: str, made: list[Path]) -> None:

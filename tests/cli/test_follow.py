@@ -285,6 +285,18 @@ def test_no_color_terminal_gets_plain_lines(setup):
     assert "  error      RuntimeError: row 2 is not a number" in lines
 
 
+def test_no_color_terminal_gets_no_bold_either(setup):
+    """A table on a terminal has a bold header; with NO_COLOR, no escape codes."""
+    styled = Terminal(setup, "token", "list")
+    assert styled.wait() == 0, styled.text
+    assert "\x1b[" in styled.raw
+
+    plain = Terminal(setup, "token", "list", NO_COLOR="1")
+    assert plain.wait() == 0, plain.text
+    assert "\x1b" not in plain.raw
+    assert "NAME" in plain.raw
+
+
 def test_ctrl_c_stops_following_not_run(setup, wait_until):
     terminal = Terminal(
         setup, "run", "ticks", "-p", "count=600", "-p", "every=0.2", "--follow"

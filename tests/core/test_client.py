@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 import uniflow
+from uniflow.errors import RequestError
 
 
 def test_script_triggers_waits_and_reads(daemon: Any, monkeypatch: pytest.MonkeyPatch):
@@ -79,3 +80,37 @@ def test_refused_role_is_api_error_and_permission_denied(daemon: Any):
             client.list_tokens()
     assert isinstance(caught.value, uniflow.APIError)
     assert caught.value.status == 403
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        (lambda c: c.get_run("../status"), "'../status' is not a run id"),
+        (lambda c: c.run_logs("a/b"), "'a/b' is not a run id"),
+        (lambda c: c.get_run("r" * 70_000), "(70002 characters in all) is not a run"),
+        (lambda c: c.remove_project(".."), "'..' is not a project name"),
+        (lambda c: c.revoke_token(""), "'' is not a token id"),
+        (lambda c: c.list_runs(pipeline_name="p" * 70_000), "is too long to send"),
+        (lambda c: c.list_runs(limit=0), "limit must be 1 or more"),
+    ],
+)
+def test_values_that_cannot_be_sent_are_refused_before_sending(call, says):
+    # Nothing listens on port 9: each refusal comes before any connection.
+    with uniflow.Client("http://127.0.0.1:9", "uf_" + "a" * 36) as client:
+        with pytest.raises(RequestError) as caught:
+            call(client)
+    assert says in str(caught.value)
+    assert len(str(caught.value)) < 300
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (None, "A server address is text"),
+        ("http://me:secret@127.0.0.1:8080", "must not hold a user name or password"),
+    ],
+)
+def test_bad_server_addresses_are_config_errors(url, says):
+    with pytest.raises(uniflow.ConfigError, match=says) as caught:
+        uniflow.Client(url, None)
+    assert "secret" not in str(caught.value)

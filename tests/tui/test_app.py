@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -125,3 +126,18 @@ def test_other_commands_skip_textual(option):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip().splitlines()[-1] == "False", done.stderr
+
+
+def test_tui_without_a_terminal_says_so(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "uniflow.cli.main", "tui"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "UNIFLOW_HOME": str(tmp_path)},
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "needs a terminal" in done.stderr
+    assert not (tmp_path / "daemon.json").exists()  # nothing was started
