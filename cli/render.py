@@ -152,12 +152,19 @@ def tokens_table(tokens: list[dict[str, Any]]) -> Table:
             plain(token["role"]),
             plain(token.get("project") or "all"),
             short_time(token["created_at"]),
-            short_time(token.get("expires_at")) or "never",
+            short_time(token_ends(token)) or "never",
             short_time(token.get("last_used_at")) or "never",
             plain(token.get("last_used_from") or ""),
             status(token["state"]),
         )
     return table
+
+
+def token_ends(token: dict[str, Any]) -> str | None:
+    """Return when a token stops working: its expiry, or sooner the end of the
+    grace period a rotation gave it (a revocation set for later)."""
+    ends = [t for t in (token.get("expires_at"), token.get("revoked_at")) if t]
+    return min(ends) if ends else None
 
 
 def audit_table(events: list[dict[str, Any]]) -> Table:

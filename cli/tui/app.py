@@ -44,9 +44,9 @@ class UniFlowApp(App[None]):
     # TODO: at 80 columns the footer of the run screen has no room left for
     # "q Quit"; the key works, and Ctrl+P lists every key, but the footer hides it.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "switch_mode('runs')", "Runs"),
-        Binding("2", "switch_mode('pipelines')", "Pipelines"),
-        Binding("3", "switch_mode('tokens')", "Tokens"),
+        Binding("1", "show('runs')", "Runs"),
+        Binding("2", "show('pipelines')", "Pipelines"),
+        Binding("3", "show('tokens')", "Tokens"),
         Binding("ctrl+r", "reconnect", "Reconnect"),
         Binding("q", "quit", "Quit"),
     ]
@@ -54,12 +54,23 @@ class UniFlowApp(App[None]):
     class Connected(Message):
         """The session to the server is open."""
 
+    class Stale(Message):
+        """The screens' data stopped updating, or updates again (``why`` None)."""
+
+        def __init__(self, why: str | None) -> None:
+            super().__init__()
+            self.why = why
+
     def __init__(self) -> None:
         super().__init__()
         self.connection = Connection()
         """The session every screen's requests go through."""
         self._problem: str | None = None
         self._problem_lock = threading.Lock()
+        self._stale = False
+        """A refresh failed and none has succeeded since; the header says so."""
+        self._where = ""
+        """The header's server and token."""
         self.live_screens: weakref.WeakSet[LiveScreen] = weakref.WeakSet()
         """The screens that have fetched data in worker threads."""
 
@@ -93,7 +104,8 @@ class UniFlowApp(App[None]):
         """Show the server and the token in the header."""
         token = self.connection.own_token
         where = "local daemon" if self.connection.local else self.connection.url
-        self.sub_title = f"{where} · token {token.get('name')} ({token.get('role')})"
+        self._where = f"{where} · token {token.get('name')} ({token.get('role')})"
+        self.sub_title = self._where
         # Screens that waited after a refused token ask again with this one.
         for screen in list(self.live_screens):
             screen.reload()
@@ -128,10 +140,36 @@ class UniFlowApp(App[None]):
             result = action(self.connection)
         except UniFlowError as exc:
             self.report(exc, again=not background)
+            if background:
+                # The notification fades; the header keeps saying it.
+                self._set_stale(describe(exc, local=self.connection.local).title)
             raise
         with self._problem_lock:
             self._problem = None
+        if background:
+            self._set_stale(None)
         return result
+
+    def _set_stale(self, why: str | None) -> None:
+        with self._problem_lock:
+            if self._stale == (why is not None):
+                return
+            self._stale = why is not None
+        self.post_message(self.Stale(why))
+
+    def on_uni_flow_app_stale(self, message: Stale) -> None:
+        """Mark the header while the screens' data is not updating."""
+        if message.why is None:
+            self.sub_title = self._where
+        else:
+            self.sub_title = f"{message.why}: not updating · Ctrl+R reconnects"
+
+    def action_show(self, mode: str) -> None:
+        """Show a mode's own list, not a run or form opened from it."""
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
 
     def report(self, exc: UniFlowError, *, again: bool = True) -> None:
         """Say in a notification what failed and what to do; safe from any thread.
@@ -212,7 +250,7 @@ class UniFlowApp(App[None]):
 
     def _go(self, mode: str) -> Callable[[], None]:
         def go() -> None:
-            self.switch_mode(mode)
+            self.action_show(mode)
 
         return go
 

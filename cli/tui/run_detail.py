@@ -101,6 +101,10 @@ class RunScreen(LiveScreen):
         self._show_steps(data.run.get("steps") or [])
         if data.lines:
             log.write_lines(data.lines)
+            if log.line_count >= LOG_LINES:
+                # Textual's Log repaints only the rows it takes for new; once it
+                # drops the oldest lines to keep LOG_LINES, every row has changed.
+                log.refresh()
         if follow:
             # Once the new lines and steps are laid out: the log follows only
             # while its view is at the very end, and a steps table that grew, or

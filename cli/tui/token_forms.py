@@ -324,12 +324,15 @@ class SecretScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="copy", exit_on_error=False)
     def _copy_to_system(self, secret: str) -> None:
         tool = clipboard.copy(secret)
-        where = f"with {tool} and" if tool else "through"
-        self.notify(
-            f"Copied the secret {where} the terminal (OSC 52).",
-            title="Copied",
-            markup=False,
-        )
+        if tool:
+            said = f"Copied the secret with {tool}, and sent it to the terminal "
+            said += "(OSC 52)."
+        else:
+            # Whether the terminal (or tmux, or SSH's far end) took it, nothing
+            # tells: some ignore OSC 52.
+            said = "Sent the secret to the terminal's clipboard (OSC 52); paste it "
+            said += "somewhere to check, as some terminals ignore this."
+        self.notify(said, title="Copy", markup=False)
 
     def action_close(self) -> None:
         """Close the dialog; the secret is gone from the screen and from memory."""

@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
+from uniflow.cli import render
 from uniflow.cli.tui import formatting
 from uniflow.cli.tui.dialogs import ConfirmScreen
 from uniflow.cli.tui.live import LiveScreen
@@ -98,7 +99,7 @@ class TokensScreen(LiveScreen):
                 formatting.plain(token["role"]),
                 formatting.plain(token.get("project") or "all"),
                 formatting.relative(token["created_at"]),
-                formatting.relative(token.get("expires_at"), empty="never"),
+                formatting.relative(render.token_ends(token), empty="never"),
                 formatting.relative(token.get("last_used_at"), empty="never"),
                 formatting.state(token["state"]),
                 key=token["token_id"],

@@ -139,3 +139,17 @@ def test_create_refuses_an_unknown_role(cli_daemon):
     assert "god" in done.err
     assert "viewer" in done.err and "operator" in done.err and "admin" in done.err
     assert "Traceback" not in done.err
+
+
+def test_token_ends_at_its_grace_when_sooner_than_its_expiry():
+    from uniflow.cli.render import token_ends
+
+    rotated = {
+        "expires_at": "2027-03-04T00:00:00Z",
+        "revoked_at": "2026-12-04T18:00:00Z",
+    }
+    assert token_ends(rotated) == "2026-12-04T18:00:00Z"
+    assert token_ends({"expires_at": "2027-03-04T00:00:00Z", "revoked_at": None}) == (
+        "2027-03-04T00:00:00Z"
+    )
+    assert token_ends({"expires_at": None, "revoked_at": None}) is None

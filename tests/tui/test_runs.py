@@ -178,7 +178,9 @@ def test_output_follows_to_its_end_unless_scrolled_up(tui_daemon, use_daemon, un
                 "the view at the end of the output",
             )
 
-            await pilot.press("escape")
+            # The Runs key shows the list, also from a run's details.
+            await pilot.press("1")
+            await until(pilot, lambda: isinstance(app.screen, RunsScreen), "the list")
             screen = RunScreen(left)
             await app.push_screen(screen)
             log = screen.query_one(Log)
@@ -190,6 +192,37 @@ def test_output_follows_to_its_end_unless_scrolled_up(tui_daemon, use_daemon, un
     left_y, left_end = asyncio.run(flow())
     assert left_end > 0
     assert left_y == 0
+
+
+def test_output_past_the_kept_lines_reaches_the_view(tui_daemon, use_daemon, until):
+    """Once the log view keeps only its last LOG_LINES, new lines still reach it.
+
+    That the terminal is repainted then (Textual repaints only the rows it takes
+    for new) cannot be seen headless: a screenshot renders every row afresh.
+    """
+    from uniflow.cli.tui.run_detail import LOG_LINES
+
+    use_daemon(tui_daemon)
+    count = LOG_LINES + 300
+    with tui_daemon.client() as client:
+        run_id = client.trigger_run(
+            "ticks", {"count": count, "every": 0}, project="testproj"
+        )["run_id"]
+
+    async def flow() -> str:
+        app = UniFlowApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = RunScreen(run_id)
+            await app.push_screen(screen)
+            log = screen.query_one(Log)
+            last = f"tick {count - 1}"
+            await until(pilot, lambda: log.lines and log.lines[-1] == last, "the end")
+            await pilot.pause()
+            # What the screen shows, not what the widget would render afresh.
+            return app.export_screenshot()
+
+    shown = asyncio.run(flow()).replace("&#160;", " ")
+    assert f"tick {count - 1}" in shown
 
 
 def test_form_field_takes_a_bounded_text():

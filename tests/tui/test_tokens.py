@@ -185,6 +185,8 @@ def test_revoked_token_is_not_tried_again_until_reconnect(
             )
             # Twenty retry periods: a screen that kept trying would fail each.
             await pilot.pause(1.0)
+            # Once the notification fades, the header still says it.
+            assert "not updating" in app.sub_title
             return failures() - before
 
     assert asyncio.run(flow()) == 1
