@@ -141,13 +141,8 @@ class TokensScreen(LiveScreen):
 
     def action_revoke(self) -> None:
         """Ask, then revoke the highlighted token."""
-        if not self._may_manage():
-            return
-        token = self._tokens.get(self.current_key() or "")
+        token = self._active_highlighted("revoked")
         if token is None:
-            return
-        if token["state"] != "active":
-            self.notify(f"Token {token['name']!r} is already {token['state']}.")
             return
         question = (
             f"Revoke token {token['name']!r} ({token['token_id']})? Its next request "
@@ -167,15 +162,8 @@ class TokensScreen(LiveScreen):
 
     def action_rotate(self) -> None:
         """Ask, then give the highlighted token a new secret."""
-        if not self._may_manage():
-            return
-        token = self._tokens.get(self.current_key() or "")
+        token = self._active_highlighted("rotated")
         if token is None:
-            return
-        if token["state"] != "active":
-            self.notify(
-                f"Token {token['name']!r} is {token['state']}; it cannot rotate."
-            )
             return
 
         def answered(grace: str | None) -> None:
@@ -183,6 +171,20 @@ class TokensScreen(LiveScreen):
                 self._rotate(token["token_id"], grace or None)
 
         self.app.push_screen(RotateScreen(token, own=self._is_own(token)), answered)
+
+    def _active_highlighted(self, done: str) -> dict[str, Any] | None:
+        """Return the highlighted token if this TUI may change it and it is
+        active; otherwise say why it cannot be ``done`` and return None."""
+        if not self._may_manage():
+            return None
+        token = self._tokens.get(self.current_key() or "")
+        if token is not None and token["state"] != "active":
+            self.notify(
+                f"Token {token['name']!r} is {token['state']}; it cannot be {done}.",
+                markup=False,
+            )
+            return None
+        return token
 
     def _may_manage(self) -> bool:
         """Whether the TUI's token is an admin's; if not, say what to do."""
