@@ -151,9 +151,6 @@ def test_output_follows_to_its_end_unless_scrolled_up(tui_daemon, use_daemon, un
         followed = client.trigger_run(
             "chatty", {"count": 3, "pause": 0.3}, project="testproj"
         )["run_id"]
-        left = client.trigger_run(
-            "ticks", {"count": 40, "every": 0.05}, project="testproj"
-        )["run_id"]
 
     async def ended(pilot, screen: RunScreen) -> Log:
         log = screen.query_one(Log)
@@ -181,12 +178,19 @@ def test_output_follows_to_its_end_unless_scrolled_up(tui_daemon, use_daemon, un
             # The Runs key shows the list, also from a run's details.
             await pilot.press("1")
             await until(pilot, lambda: isinstance(app.screen, RunsScreen), "the list")
+            with tui_daemon.client() as client:
+                left = client.trigger_run(
+                    "ticks", {"count": 80, "every": 0.05}, project="testproj"
+                )["run_id"]
             screen = RunScreen(left)
             await app.push_screen(screen)
             log = screen.query_one(Log)
             await until(pilot, lambda: len(log.lines) > 25, "some output")
+            await pilot.pause()  # a scroll to the end already asked for happens
             log.scroll_home(animate=False, immediate=True)
-            log = await ended(pilot, screen)
+            seen = len(log.lines)
+            await until(pilot, lambda: len(log.lines) > seen + 5, "more output")
+            await pilot.pause()
             return log.scroll_y, log.max_scroll_y
 
     left_y, left_end = asyncio.run(flow())
