@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from uniflow.daemon_state import DaemonState
 
 
-def exit_code(exc: UniFlowError) -> ExitCode:
+def exit_code(exc: UniFlowError | OSError) -> ExitCode:
     """Return the exit code for an error that reached the command line."""
     if isinstance(exc, DaemonNotRunning):
         return ExitCode.DAEMON_UNREACHABLE
@@ -60,9 +60,17 @@ def exit_code(exc: UniFlowError) -> ExitCode:
     return ExitCode.FAILURE
 
 
-def error_message(exc: UniFlowError) -> str:
+def error_message(exc: UniFlowError | OSError) -> str:
     """Return what to say about an error that reached the command line: its
     message, and for a refused token where to get a valid one."""
+    if isinstance(exc, OSError):
+        # The data folder is read-only, full or someone else's.
+        where = f" ({exc.filename})" if exc.filename else ""
+        return (
+            f"{exc.strerror or exc}{where}. Check that UniFlow's data folder is "
+            "yours, can be written and has room, or set UNIFLOW_HOME to one that "
+            "does."
+        )
     text = str(exc)
     if exit_code(exc) is not ExitCode.NOT_AUTHENTICATED:
         return text
@@ -546,7 +554,7 @@ def auth_status(out: Console, err: Console, output: Output) -> int:
 
 
 def _server_url(url: str | None) -> str:
-    from uniflow.cli.session import URL_ENV
+    from uniflow.servers import URL_ENV
 
     given = url or os.environ.get(URL_ENV, "").strip()
     if given:

@@ -728,7 +728,9 @@ def main(argv: list[str] | None = None) -> Any:
         completion.prepare()
     try:
         app(args=argv, prog_name="uniflow")
-    except UniFlowError as exc:
+    except (UniFlowError, OSError) as exc:
+        # OSError: a file UniFlow keeps (a lock, the state, the store) cannot be
+        # used; no command expects that.
         if os.environ.get("UNIFLOW_DEBUG"):
             raise
         from uniflow.cli.commands import error_message, exit_code
@@ -736,23 +738,6 @@ def main(argv: list[str] | None = None) -> Any:
 
         _consoles.err.print(plain("Error: ", "red") + plain(error_message(exc)))
         sys.exit(exit_code(exc))
-    except OSError as exc:
-        # A file UniFlow keeps (a lock, the state, the store) cannot be used: the
-        # data folder is read-only, full or someone else's. No command expects it.
-        if os.environ.get("UNIFLOW_DEBUG"):
-            raise
-        from uniflow.cli.render import plain
-
-        where = f" ({exc.filename})" if exc.filename else ""
-        _consoles.err.print(
-            plain("Error: ", "red")
-            + plain(
-                f"{exc.strerror or exc}{where}. Check that UniFlow's data folder is "
-                "yours, can be written and has room, or set UNIFLOW_HOME to one "
-                "that does."
-            )
-        )
-        sys.exit(ExitCode.FAILURE)
 
 
 if __name__ == "__main__":

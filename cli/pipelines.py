@@ -24,15 +24,8 @@ def list_pipelines(
 ) -> None:
     """Print the pipelines of ``project``, else of the current folder's project,
     else of every project; say on stderr which projects could not be read."""
-    session = open_session(err)
     problems: list[dict[str, Any]] = []
-
-    def listed(client: Client) -> tuple[str | None, list[dict[str, Any]]]:
-        problems.clear()  # `call` may try again with a new token
-        scope = project or current_project(client)
-        return scope, client.list_pipelines(project=scope, problems=problems)
-
-    scope, found = call(session, err, listed)
+    scope, found = _listed(err, project, problems)
     for problem in problems:
         err.print(
             render.plain(
@@ -66,13 +59,7 @@ def show(
         PipelineNotFound: The project has no pipeline ``name``.
         PipelineError: No project has one, where every project was looked at.
     """
-    session = open_session(err)
-
-    def listed(client: Client) -> tuple[str | None, list[dict[str, Any]]]:
-        scope = project or current_project(client)
-        return scope, client.list_pipelines(project=scope)
-
-    scope, found = call(session, err, listed)
+    scope, found = _listed(err, project, [])
     chosen = [p for p in found if p["name"] == name]
     if not chosen and scope is not None:
         available = sorted({p["name"] for p in found})
@@ -99,3 +86,17 @@ def show(
     else:
         render.pipeline_details(out, chosen[0])
     return ExitCode.OK
+
+
+def _listed(
+    err: Console, project: str | None, problems: list[dict[str, Any]]
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """Return the project looked at (None for every project) and its pipelines;
+    the projects whose code could not be read go to ``problems``."""
+
+    def listed(client: Client) -> tuple[str | None, list[dict[str, Any]]]:
+        problems.clear()  # `call` may try again with a new token
+        scope = project or current_project(client)
+        return scope, client.list_pipelines(project=scope, problems=problems)
+
+    return call(open_session(err), err, listed)

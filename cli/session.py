@@ -25,7 +25,6 @@ from uniflow.cli import daemon_control
 from uniflow.cli.locks import exclusive
 from uniflow.client import Client
 from uniflow.errors import APIError, DaemonNotRunning
-from uniflow.servers import URL_ENV as URL_ENV  # imported from here by commands
 from uniflow.tokens import Role
 
 T = TypeVar("T")

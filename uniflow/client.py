@@ -41,7 +41,8 @@ class Client:
     does. Every request raises :class:`~uniflow.errors.DaemonNotRunning` when
     nothing answers, :class:`~uniflow.errors.DaemonError` when the connection
     fails or times out, and :class:`~uniflow.errors.APIError` (with ``status``:
-    401 no valid token, 403 the token's role does not allow it, 404 not found,
+    401 no valid token, as :class:`~uniflow.errors.Unauthorized`; 403 the token's
+    role does not allow it, as :class:`~uniflow.errors.Forbidden`; 404 not found,
     409 conflict, 422 a refused value, 429 too many requests, 503 the daemon is
     stopping) when the server refuses.
 

@@ -10,7 +10,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable
 
-from uniflow.errors import APIError, AuthenticationError, UniFlowError
+from uniflow.errors import AuthenticationError, PermissionDenied, UniFlowError
 
 if TYPE_CHECKING:
     from uniflow.cli.tui.app import UniFlowApp
@@ -137,8 +137,6 @@ class LiveScreen(Screen[None]):
 
 
 def refused(exc: UniFlowError) -> bool:
-    """Whether the server refused the token (401) or its role (403), so that asking
-    again with the same token cannot help."""
-    if isinstance(exc, APIError):
-        return exc.status in (401, 403)
-    return isinstance(exc, AuthenticationError)
+    """Whether the token is missing or was refused (401), or its role (403), so that
+    asking again with the same token cannot help."""
+    return isinstance(exc, AuthenticationError | PermissionDenied)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 from rich.table import Table
@@ -12,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Static
 
-from uniflow.cli.render import parameter_type
+from uniflow.cli import render
 from uniflow.cli.tui import formatting
 from uniflow.cli.tui.live import LiveScreen
 from uniflow.cli.tui.run_detail import RunScreen
@@ -104,23 +103,20 @@ class PipelinesScreen(LiveScreen):
 
 def parameters_table(pipeline: dict[str, Any]) -> Table | str:
     """Return a pipeline's parameters with their types and defaults."""
-    properties = pipeline["parameters"].get("properties", {})
-    if not properties:
+    found = render.parameters(pipeline)
+    if not found:
         return f"{pipeline['name']} takes no parameters."
     table = Table(box=None, header_style="bold", padding=(0, 2, 0, 0))
     for column in ("PARAMETER", "TYPE", "DEFAULT", "DESCRIPTION"):
         table.add_column(column)
-    for name, prop in properties.items():
-        default = (
-            json.dumps(prop["default"], ensure_ascii=False)
-            if "default" in prop
-            else Text("required", "italic")
-        )
+    for p in found:
+        # Without a default, the parameter must be given.
+        default = p["default"] and formatting.plain(p["default"])
         table.add_row(
-            formatting.plain(name),
-            formatting.plain(parameter_type(prop, pipeline["parameters"])),
-            default if isinstance(default, Text) else formatting.plain(default),
-            formatting.plain(prop.get("description") or ""),
+            formatting.plain(p["name"]),
+            formatting.plain(p["type"]),
+            default or Text("required", "italic"),
+            formatting.plain(p["description"]),
         )
     return table
 
