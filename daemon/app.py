@@ -152,6 +152,7 @@ def create_app(
 
     guard = auth.Guard(
         store=store,
+        views=app.view_functions,
         allowed_hosts=auth.LOOPBACK_NAMES
         | set(settings.allowed_hosts)
         | (

@@ -10,9 +10,10 @@ browser never adds by itself.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -30,9 +31,9 @@ from uniflow.tokens import Role, Token
 F = TypeVar("F", bound=Callable[..., Any])
 ROLE_ATTRIBUTE = "uniflow_required_role"
 ALL_PROJECTS_ATTRIBUTE = "uniflow_all_projects"
-# last_used_at is written at most this often per token, so that checking a token
-# stays a read.
-TOUCH_INTERVAL = timedelta(minutes=1)
+# last_used_at is written at most this often per token (seconds), so that checking
+# a token stays a read.
+TOUCH_INTERVAL = 60.0
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
 
@@ -59,6 +60,8 @@ class Guard:
     """What the checks need besides the request."""
 
     store: Store
+    views: dict[str, Callable[..., Any]]
+    """The app's view functions by endpoint, which carry their needed role."""
     allowed_hosts: frozenset[str]
     """Host names the daemon answers to, lowercase, without ports."""
     failures: Window | None
@@ -124,9 +127,12 @@ def check_request(guard: Guard) -> Response | None:
     Returns:
         None when the request may go on, else the error answer.
     """
-    client = request.remote_addr or "unknown"
+    environ = request.environ
+    client = environ.get("REMOTE_ADDR") or "unknown"
     try:
-        token = tokens.authenticate(guard.store, _bearer())
+        token = tokens.authenticate(
+            guard.store, _bearer(environ.get("HTTP_AUTHORIZATION", ""))
+        )
     except AuthenticationError as exc:
         # Guesses are slowed down, per client address. A valid token always gets
         # through: every local program shares 127.0.0.1, and one with a stale
@@ -145,7 +151,7 @@ def check_request(guard: Guard) -> Response | None:
 
     g.token = _record_use(guard.store, token, client)
 
-    view = current_app.view_functions.get(request.endpoint or "")
+    view = guard.views.get(request.endpoint or "")
     if view is None:
         return None  # Flask answers 404 or 405 next.
     needed = getattr(view, ROLE_ATTRIBUTE, None)
@@ -169,8 +175,7 @@ def check_request(guard: Guard) -> Response | None:
     return None
 
 
-def _bearer() -> str:
-    header = request.headers.get("Authorization", "")
+def _bearer(header: str) -> str:
     scheme, _, secret = header.strip().partition(" ")
     if not header:
         raise AuthenticationError(
@@ -213,12 +218,10 @@ def _failed(guard: Guard, exc: AuthenticationError, client: str) -> None:
 def _record_use(store: Store, token: Token, client: str) -> Token:
     """Record this use when the last recorded one is old; return the token as
     stored now."""
-    now = datetime.now(UTC)
-    if token.last_used_at:
-        last = datetime.fromisoformat(token.last_used_at.replace("Z", "+00:00"))
-        if now - last < TOUCH_INTERVAL:
-            return token
-    used_at = timestamp(now)
+    now = time.time()
+    if token.used_since(now - TOUCH_INTERVAL):
+        return token
+    used_at = timestamp(datetime.fromtimestamp(now, UTC))
     store.touch_token(token.token_id, used_at, client)
     return replace(token, last_used_at=used_at, last_used_from=client)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from uniflow import tokens
 from uniflow.errors import AuthenticationError, TokenError
+from uniflow.runs import timestamp
 from uniflow.store import SQLiteStore
 from uniflow.tokens import Policy
 
@@ -134,6 +136,47 @@ def test_expired_token_says_when(store):
     assert refused.value.reason == "expired"
     assert token.expires_at in str(refused.value)
     assert store.token(token.token_id).state() == "expired"
+
+
+def _wait_until(moment: datetime) -> None:
+    while datetime.now(UTC) <= moment:
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("end", ["expires_at", "revoked_at"])
+def test_one_token_object_sees_its_end_come(end):
+    # The daemon keeps found tokens; their state must still follow the clock.
+    soon = datetime.now(UTC) + timedelta(milliseconds=50)
+    token = tokens.Token(
+        token_id="tok_1",
+        name="soon",
+        role=tokens.Role.VIEWER,
+        created_at=timestamp(),
+        **{end: timestamp(soon)},
+    )
+
+    assert token.state() == "active"
+    _wait_until(soon)
+    assert token.state() == ("expired" if end == "expires_at" else "revoked")
+
+
+def test_used_since_compares_with_the_last_recorded_use():
+    used = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    token = tokens.Token(
+        token_id="tok_1",
+        name="used",
+        role=tokens.Role.VIEWER,
+        created_at=timestamp(used - timedelta(days=1)),
+        last_used_at=timestamp(used),
+    )
+    never = tokens.Token(
+        token_id="tok_2", name="new", role=tokens.Role.VIEWER, created_at="x"
+    )
+
+    assert token.used_since(used.timestamp() - 1)
+    assert token.used_since(used.timestamp())
+    assert not token.used_since(used.timestamp() + 1)
+    assert not never.used_since(0)
 
 
 def test_project_must_be_registered(store):

@@ -298,6 +298,18 @@ def test_last_use_records_the_client(daemon, api, admin):
     assert found["last_used_at"] and found["last_used_from"] == "127.0.0.1"
 
 
+def test_last_use_is_written_at_most_once_a_minute(api, admin):
+    made = admin.post("/api/v1/tokens", json={"name": "busy", "role": "viewer"}).json()
+    client = api(made["secret"])
+    first = client.get("/api/v1/token").json()["last_used_at"]
+
+    # The token just recorded its use, so the next ones within the minute are
+    # only reads: the same moment comes back.
+    again = [client.get("/api/v1/token").json()["last_used_at"] for _ in range(3)]
+
+    assert first and again == [first] * 3
+
+
 def test_secret_given_as_an_id_is_never_quoted_back(daemon, api, admin, problem):
     secret = daemon.token("viewer")
     guessed = tokens.new_secret()
