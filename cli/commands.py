@@ -79,7 +79,8 @@ def error_message(exc: UniFlowError | OSError) -> str:
     if os.environ.get(credentials.TOKEN_ENV, "").strip():
         return (
             f"{text} The token comes from {credentials.TOKEN_ENV}: set it to a valid "
-            "one, or unset it and run `uniflow login`."
+            "one, or unset it to use the token kept for this server (the local "
+            "daemon's is made for you; for another server, `uniflow login`)."
         )
     return f"{text} Get a valid token and keep it with `uniflow login`."
 

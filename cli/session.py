@@ -139,13 +139,23 @@ def provision_token(
     session.credential = credentials.Credential(secret, stored.location)
 
 
+def _refuses_token(exc: APIError) -> bool:
+    # The daemon slows down failed authentications from an address, but never a
+    # valid token: a 429 for too many failures means this token was refused too.
+    return exc.status == 401 or (
+        exc.status == 429
+        and exc.body.get("type") == "urn:uniflow:problem:too-many-failures"
+    )
+
+
 def _secret(session: Session) -> str | None:
     return session.credential.secret if session.credential else None
 
 
 def call(session: Session, errors: Console, action: Callable[[Client], T]) -> T:
     """Run ``action`` with a client; against the local daemon, recover once from a
-    token the store no longer knows (for example after the data folder was reset).
+    token the store no longer knows (for example after the data folder was reset),
+    or that was revoked or has expired.
     """
     used = _secret(session)
     with session.client() as client:
@@ -155,7 +165,7 @@ def call(session: Session, errors: Console, action: Callable[[Client], T]) -> T:
             from_env = session.credential and session.credential.source.startswith(
                 "environment"
             )
-            if exc.status != 401 or not session.local or from_env:
+            if not _refuses_token(exc) or not session.local or from_env:
                 raise
 
     provision_token(session, errors, refused=used)

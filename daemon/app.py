@@ -86,7 +86,10 @@ paged: pass a page's `next_cursor` as `cursor` to get the next one.
 
 # The headers some answers carry, documented on every answer with that status.
 _HEADERS = {
-    "401": {"WWW-Authenticate": 'Always `Bearer realm="uniflow"`.'},
+    "401": {
+        "WWW-Authenticate": '`Bearer realm="uniflow"`, with `error="invalid_token"` '
+        "when the request sent a token."
+    },
     "429": {
         "Retry-After": "Seconds until the token may trigger, or the client "
         "authenticate, again."

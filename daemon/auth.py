@@ -137,7 +137,11 @@ def check_request(guard: Guard) -> Response | None:
         # Guesses are slowed down, per client address. A valid token always gets
         # through: every local program shares 127.0.0.1, and one with a stale
         # token must not lock out the others.
-        if guard.failures is not None and guard.failures.full(client):
+        if (
+            guard.failures is not None
+            and exc.reason != "missing"
+            and guard.failures.full(client)
+        ):
             wait = guard.failures.wait(client)
             return problem(
                 429,
@@ -147,7 +151,7 @@ def check_request(guard: Guard) -> Response | None:
                 headers={"Retry-After": str(wait)},
             )
         _failed(guard, exc, client)
-        return unauthorized(str(exc))
+        return unauthorized(exc)
 
     g.token = _record_use(guard.store, token, client)
 
@@ -176,24 +180,26 @@ def check_request(guard: Guard) -> Response | None:
 
 
 def _bearer(header: str) -> str:
-    scheme, _, secret = header.strip().partition(" ")
-    if not header:
+    if not header.strip():
         raise AuthenticationError(
             "This endpoint needs a token: send 'Authorization: Bearer <token>'.",
             reason="missing",
         )
+    # RFC 9110 puts spaces between the scheme and the token; tabs are taken too,
+    # as the scheme is right and no other reading of them is meant.
+    scheme, *rest = header.split(None, 1)
     if scheme.lower() != "bearer":
         raise AuthenticationError(
             "The Authorization header must be 'Bearer <token>'; other schemes are "
             "not accepted.",
             reason="malformed",
         )
-    if not secret.strip():
+    if not rest or not rest[0].strip():
         raise AuthenticationError(
             "The Authorization header names no token: send 'Bearer <token>'.",
             reason="missing",
         )
-    return secret.strip()
+    return rest[0].strip()
 
 
 def _failed(guard: Guard, exc: AuthenticationError, client: str) -> None:

@@ -96,13 +96,14 @@ def refuse(
     )
 
 
-def unauthorized(detail: str) -> Response:
+def unauthorized(exc: errors.AuthenticationError) -> Response:
     """Return a 401 answer that asks for a bearer token."""
+    challenge = 'Bearer realm="uniflow"'
+    if exc.reason != "missing":
+        # RFC 6750: a token was sent, and it is the token that is refused.
+        challenge += ', error="invalid_token"'
     return problem(
-        401,
-        detail,
-        kind="unauthenticated",
-        headers={"WWW-Authenticate": 'Bearer realm="uniflow"'},
+        401, str(exc), kind="unauthenticated", headers={"WWW-Authenticate": challenge}
     )
 
 
@@ -142,7 +143,7 @@ def from_error(exc: errors.UniFlowError) -> Response:
         case errors.ProjectError():
             return problem(422, str(exc), kind="invalid-project")
         case errors.AuthenticationError():
-            return unauthorized(str(exc))
+            return unauthorized(exc)
     for cls, status, kind in _SIMPLE:
         if isinstance(exc, cls):
             # Unavailable only while the daemon stops; a restart takes seconds.

@@ -112,6 +112,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_by_finish ON runs(finished_at);
     CREATE INDEX idempotency_by_run ON idempotency_keys(run_id);
     """,
+    # An expired token must free its name, which an index cannot know: the check
+    # moved to _insert_token, inside the writing transaction.
+    """
+    DROP INDEX tokens_active_name;
+    CREATE INDEX tokens_by_name ON tokens(name);
+    """,
 )
 
 # Lists leave out results, which can be large.
@@ -286,12 +292,13 @@ class SQLiteStore:
     # Tokens
 
     def add_token(self, token: Token, secret_hash: str) -> None:
-        """Insert a token; its name must not belong to another active token."""
-        try:
-            with self._transaction() as db:
-                _insert_token(db, token, secret_hash)
-        except sqlite3.IntegrityError:
-            raise _name_taken(token.name) from None
+        """Insert a token; its name must not belong to another active token.
+
+        Raises:
+            TokenError: An active token has the name (409).
+        """
+        with self._transaction() as db:
+            _insert_token(db, token, secret_hash)
 
     def token(self, token_id: str) -> Token | None:
         """Return the token with this id, or None."""
@@ -364,10 +371,7 @@ class SQLiteStore:
                     "`uniflow token list` shows its state.",
                     status=409,
                 )
-            try:
-                _insert_token(db, new, secret_hash)
-            except sqlite3.IntegrityError:
-                raise _name_taken(new.name) from None
+            _insert_token(db, new, secret_hash)
 
     def touch_token(self, token_id: str, at: str, client: str | None) -> None:
         """Record when a token was last used, and from which client address."""
@@ -731,6 +735,19 @@ def _seq_below(after: str | None) -> tuple[list[str], list[str | int]]:
 
 
 def _insert_token(db: sqlite3.Connection, token: Token, secret_hash: str) -> None:
+    """Insert a token in a write transaction, so that no other writer comes
+    between the check of its name and the insert.
+
+    Raises:
+        TokenError: A token that is neither revoked nor expired has the name.
+    """
+    taken = db.execute(
+        "SELECT 1 FROM tokens WHERE name = ? AND revoked_at IS NULL "
+        "AND (expires_at IS NULL OR expires_at > ?)",
+        (token.name, token.created_at),
+    ).fetchone()
+    if taken:
+        raise _name_taken(token.name)
     db.execute(
         "INSERT INTO tokens (token_id, name, role, secret_hash, created_at, project, "
         "expires_at, lifetime) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from uniflow import durations
 from uniflow.errors import AuthenticationError, TokenError
 from uniflow.roles import Role as Role  # Re-exported: callers know it as a token's.
 from uniflow.runs import timestamp
@@ -267,6 +268,14 @@ def expiry(
                 f"The expiry {timestamp(expires_at)} is in the past; give a later one.",
                 field="expires_at",
             )
+        if lifetime > durations.LONGEST:
+            # Rotations add the lifetime to their own moment, which must stay a
+            # date Python can hold.
+            raise TokenError(
+                f"The expiry {timestamp(expires_at)} is more than 100 years away; "
+                "give an earlier one, or no_expiry for a token that never expires.",
+                field="expires_at",
+            )
     else:
         lifetime = expires_in if expires_in is not None else policy.default_lifetime
     if policy.max_lifetime is not None and lifetime > policy.max_lifetime:
@@ -357,6 +366,14 @@ def authenticate(store: Store, secret: str) -> Token:
         )
     token = found[0]
     state = token.state()
+    if state == "revoked" and token.replaced_by:
+        raise AuthenticationError(
+            f"The token {token.name!r} was rotated into {token.replaced_by} and "
+            f"revoked at {token.revoked_at}; use the new token's secret, which "
+            "whoever rotated it was shown.",
+            reason="revoked",
+            token=token,
+        )
     if state == "revoked":
         raise AuthenticationError(
             f"The token {token.name!r} was revoked at {token.revoked_at}; ask an "
@@ -434,6 +451,9 @@ def rotate(
     if old.expires_at and timestamp(ends) > old.expires_at:
         ends = datetime.fromisoformat(old.expires_at.replace("Z", "+00:00"))
     lifetime = old.lifetime
+    if lifetime is not None:
+        # Tokens stored before expiry dates had a bound may have any lifetime.
+        lifetime = min(lifetime, int(durations.LONGEST.total_seconds()))
     longest = policy.max_lifetime if policy else None
     if longest is not None and (lifetime is None or lifetime > longest.total_seconds()):
         lifetime = int(longest.total_seconds())

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
+from contextlib import closing
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
 
 from uniflow import tokens
+from uniflow.store import SQLiteStore
 
 
 def _login(cli, url, secret, **env):
@@ -65,6 +69,7 @@ def test_create_with_lifetime_and_project(cli_daemon):
     [
         (["--expires-in", "soon"], "'soon' is not a duration"),
         (["--expires-at", "2001-01-01"], "is in the past"),
+        (["--expires-at", "9999-12-31"], "more than 100 years away"),
         (["--expires-in", "1d", "--no-expiry"], "not several"),
         (["--project", "nope"], "No project 'nope'"),
     ],
@@ -105,6 +110,48 @@ def test_cli_rotates_its_own_token_twice(cli):
     assert json.loads(status.out)["token"]["name"] == own["name"]
     for secret in json.loads(after).values():
         assert secret not in first.out + first.err + second.out + second.err
+
+
+def _own_tokens(cli):
+    listed = cli("token", "list", "--output", "json")
+    assert listed.code == 0, listed
+    return [t for t in json.loads(listed.out) if t["name"].startswith("cli ")]
+
+
+def test_cli_replaces_its_own_expired_token(cli):
+    (cli.home / "config.toml").write_text("[daemon]\nport = 0\n")
+    [own] = _own_tokens(cli)
+    # It expired, as it would after 90 days of use.
+    with closing(sqlite3.connect(cli.home / "uniflow.db")) as db, db:
+        db.execute(
+            "UPDATE tokens SET expires_at = '2020-01-01T00:00:00.000Z' "
+            "WHERE token_id = ?",
+            (own["token_id"],),
+        )
+
+    mine = _own_tokens(cli)
+
+    # The expired token no longer holds the name, so the next one takes it.
+    states = {t["token_id"]: t["state"] for t in mine}
+    assert states.pop(own["token_id"]) == "expired"
+    assert list(states.values()) == ["active"]
+
+
+def test_cli_recovers_while_its_address_is_slowed_down(cli):
+    (cli.home / "config.toml").write_text(
+        "[daemon]\nport = 0\nauth_failure_limit = 2\n"
+    )
+    [own] = _own_tokens(cli)
+    tokens.revoke(SQLiteStore(cli.home / "uniflow.db"), own["token_id"])
+    guess = {"Authorization": f"Bearer {tokens.new_secret()}"}
+    with httpx.Client(base_url=cli.state()["url"], timeout=30) as http:
+        answers = [http.get("/api/v1/runs", headers=guess) for _ in range(3)]
+    assert answers[-1].status_code == 429, answers[-1].text
+
+    # Its revoked token is refused with 429 now, not 401; it still gets a new one.
+    mine = _own_tokens(cli)
+
+    assert sorted(t["state"] for t in mine) == ["active", "revoked"]
 
 
 def test_rotating_another_token_prints_its_secret_once(cli_daemon):

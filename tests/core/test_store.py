@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -57,6 +59,32 @@ def test_name_of_revoked_token_is_free(store):
     token, _ = tokens.issue(store, "ci", "operator")
     tokens.revoke(store, token.token_id)
     assert tokens.issue(store, "ci", "operator")[0].name == "ci"
+
+
+def test_name_of_expired_token_is_free(store):
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    tokens.issue(store, "ci", "operator", expires_at=past)
+
+    assert tokens.issue(store, "ci", "operator")[0].name == "ci"
+
+
+def test_names_taken_before_the_migration_stay_taken(tmp_path):
+    # A store of schema 4 held names unique with an index; the check replaced it.
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as db, db:
+        for script in MIGRATIONS[:4]:
+            db.executescript(script)
+        db.execute("PRAGMA user_version = 4")
+        db.execute(
+            "INSERT INTO tokens (token_id, name, role, secret_hash, created_at) "
+            "VALUES ('tok_old', 'ci', 'operator', 'hash', '2026-01-01T00:00:00.000Z')"
+        )
+    migrated = SQLiteStore(path)
+
+    assert migrated.schema_version() == len(MIGRATIONS)
+    with pytest.raises(TokenError, match="already named 'ci'"):
+        tokens.issue(migrated, "ci", "viewer")
+    assert [t.token_id for t in migrated.tokens()] == ["tok_old"]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from uniflow import tokens
+from uniflow import durations, tokens
 from uniflow.errors import AuthenticationError, TokenError
 from uniflow.runs import timestamp
 from uniflow.store import SQLiteStore
@@ -101,6 +101,7 @@ def test_expires_at_a_date_means_its_start():
     ("kwargs", "says"),
     [
         ({"expires_at": datetime(2020, 1, 1, tzinfo=UTC)}, "in the past"),
+        ({"expires_at": datetime(9999, 12, 31, tzinfo=UTC)}, "100 years away"),
         ({"expires_in": timedelta(days=400)}, "longer than the 365 days"),
         ({"no_expiry": True}, "without expiry are not allowed"),
         (
@@ -219,6 +220,26 @@ def test_rotation_keeps_within_the_longest_lifetime(store, lifetime):
     created = datetime.fromisoformat(new.created_at.replace("Z", "+00:00"))
     expires_at = datetime.fromisoformat(new.expires_at.replace("Z", "+00:00"))
     assert expires_at - created == timedelta(days=30)
+
+
+def test_rotation_of_a_far_expiry_keeps_within_100_years(store):
+    # Stored before expiry dates had a bound: its lifetime reaches year 9999.
+    far = datetime(9999, 12, 31, tzinfo=UTC)
+    lifetime = round((far - datetime.now(UTC)).total_seconds())
+    old, _ = tokens.issue(store, "far", "viewer", expires_at=far, lifetime=lifetime)
+
+    new, secret = tokens.rotate(store, old.token_id)
+
+    assert new.lifetime == durations.LONGEST.total_seconds()
+    assert tokens.authenticate(store, secret).expires_at == new.expires_at
+
+
+def test_rotated_token_says_what_replaced_it(store):
+    old, old_secret = tokens.issue(store, "ci", "operator")
+    new, _ = tokens.rotate(store, old.token_id)
+
+    with pytest.raises(AuthenticationError, match=f"rotated into {new.token_id}"):
+        tokens.authenticate(store, old_secret)
 
 
 def test_grace_keeps_the_old_secret_working(store):

@@ -108,6 +108,8 @@ def test_failed_guesses_are_slowed_down(testproj_daemon, problem):
         valid = client.get(
             "/api/v1/runs", headers={"Authorization": f"Bearer {running.admin}"}
         )
+        # A request without a token is still no guess: told what to send.
+        bare = client.get("/api/v1/runs")
 
     assert statuses == [401, 401, 401]
     body = problem(slowed, 429)
@@ -115,6 +117,7 @@ def test_failed_guesses_are_slowed_down(testproj_daemon, problem):
     assert "failed authentications" in body["detail"]
     problem(another_guess, 429)
     assert valid.status_code == 200, valid.text
+    assert "needs a token" in problem(bare, 401)["detail"]
 
 
 def test_expired_token_gets_401_saying_when(daemon, api, problem):
