@@ -401,14 +401,21 @@ def token_create(
     _show_secret(out, err, created, output, "Created")
 
 
+def _token_fields(token: dict[str, Any]) -> dict[str, Any]:
+    """Return what --output json shows of a created or rotated token, its secret
+    aside."""
+    keys = ("token_id", "name", "role", "project", "created_at", "expires_at")
+    shown = {k: token[k] for k in keys}
+    if "old_revoked_at" in token:
+        shown["old_revoked_at"] = token["old_revoked_at"]
+    return shown
+
+
 def _show_secret(
     out: Console, err: Console, token: dict[str, Any], output: Output, done: str
 ) -> None:
     if output is Output.JSON:
-        keys = ("token_id", "name", "role", "project", "created_at", "expires_at")
-        render.print_json(
-            out, {**{k: token[k] for k in keys}, "secret": token["secret"]}
-        )
+        render.print_json(out, {**_token_fields(token), "secret": token["secret"]})
         return
 
     reach = f", project {token['project']}" if token["project"] else ""
@@ -465,6 +472,8 @@ def token_rotate(
     rotated = rotation.token
     if rotation.kept_in is None:
         _show_secret(out, err, rotated, output, "Rotated into")
+        if output is not Output.JSON:
+            err.print(render.plain(_old_token_ends(rotated)))
         if rotation.own:
             err.print(
                 render.plain(
@@ -476,16 +485,23 @@ def token_rotate(
         return
 
     if output is Output.JSON:
-        keys = ("token_id", "name", "role", "project", "created_at", "expires_at")
-        render.print_json(out, {k: rotated[k] for k in keys})
+        render.print_json(out, _token_fields(rotated))
         return
     out.print(
         render.plain(
             f"Rotated the CLI's own token {rotated['name']!r} into "
             f"{rotated['token_id']}; the new secret replaces the old one in the "
-            f"{rotation.kept_in}."
+            f"{rotation.kept_in}. {_old_token_ends(rotated)}"
         )
     )
+
+
+def _old_token_ends(rotated: dict[str, Any]) -> str:
+    ends = rotated.get("old_revoked_at")
+    if not ends or ends <= rotated["created_at"]:
+        return "The old token no longer works."
+    # Said even when asked for: a grace is cut short at the old token's expiry.
+    return f"The old token works until {render.short_time(ends)} UTC."
 
 
 # Logging in to servers

@@ -104,7 +104,7 @@ def provision_token(
             return
 
         store = SQLiteStore(paths.database())
-        name = f"cli {getpass.getuser()}@{socket.gethostname()}"
+        name = tokens.cli_token_name(getpass.getuser(), socket.gethostname())
         for token in store.tokens():
             # An earlier CLI token whose secret is gone is of no use to anyone.
             if token.name == name and token.state() == "active":

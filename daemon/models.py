@@ -485,6 +485,15 @@ class NewToken(TokenOut):
     secret: str
 
 
+class RotatedToken(NewToken):
+    """The token a rotation made, with its secret, shown this once."""
+
+    old_revoked_at: str = Field(
+        description="When the token it replaced stops working: now, or at the end "
+        "of the grace period, which never outlasts that token's expiry."
+    )
+
+
 class TokenList(Page):
     """A page of tokens, oldest first, active and revoked."""
 

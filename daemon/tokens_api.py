@@ -20,6 +20,7 @@ from uniflow.daemon.models import (
     CreateToken,
     NewToken,
     PageQuery,
+    RotatedToken,
     RotateToken,
     TokenList,
     TokenOut,
@@ -67,12 +68,13 @@ def add_token_routes(api: APIBlueprint, store: Store, policy: Policy) -> None:
     )
     @auth.requires(Role.ADMIN, all_projects=True)
     def create_token(body: CreateToken) -> Any:
+        tokens.check_name_is_not_the_clis(body.name)
         now = datetime.now(UTC)
         expires_at, lifetime = tokens.expiry(
             policy,
             expires_in=durations.parse(body.expires_in) if body.expires_in else None,
             expires_at=tokens.parse_expiry(body.expires_at)
-            if body.expires_at
+            if body.expires_at is not None
             else None,
             no_expiry=body.no_expiry,
             now=now,
@@ -99,7 +101,7 @@ def add_token_routes(api: APIBlueprint, store: Store, policy: Policy) -> None:
         "The new secret is in this answer and never again. A token may rotate "
         "itself; rotating another needs the admin role, for all projects. A token "
         "rotated already or revoked answers 409.",
-        responses={201: NewToken, **error_answers(404, 409, 413, 415)},
+        responses={201: RotatedToken, **error_answers(404, 409, 413, 415)},
     )
     @auth.requires(Role.VIEWER)
     def rotate_token(path: TokenPath, body: RotateToken) -> Any:
@@ -119,20 +121,24 @@ def add_token_routes(api: APIBlueprint, store: Store, policy: Policy) -> None:
             token.token_id,
             caller.token_id,
         )
+        # The grace is cut short where the old token would have expired sooner.
+        replaced = store.token(path.token_id)
+        ends = (replaced and replaced.revoked_at) or token.created_at
         auth.record(
             store,
             Action.TOKEN_ROTATE,
             target=path.token_id,
             detail=f"replaced by {token.token_id}"
-            + (f", old one works for {body.grace} more" if body.grace else ""),
+            + (f"; the old one works until {ends}" if ends > token.created_at else ""),
         )
-        return _with_secret(token, secret)
+        return _with_secret(token, secret, old_revoked_at=ends)
 
     @api.post(
         "/tokens/<token_id>/revoke",
         tags=[tag],
         summary="Revoke a token",
-        description="Revoke a token at once: its next request gets 401. Revoking a "
+        description="Revoke a token at once: its next request gets 401. So do the "
+        "tokens it replaced that still work in a rotation's grace. Revoking a "
         "revoked token changes nothing. Needs the admin role, for all projects.",
         responses={200: TokenOut, **error_answers(404, 413, 415)},
     )
@@ -179,8 +185,8 @@ def add_token_routes(api: APIBlueprint, store: Store, policy: Policy) -> None:
         return page(to_json([e.to_dict() for e in found]), query, "audit", position)
 
 
-def _with_secret(token: Token, secret: str) -> Response:
-    answer = jsonify({**token.to_dict(), "secret": secret})
+def _with_secret(token: Token, secret: str, **extra: str) -> Response:
+    answer = jsonify({**token.to_dict(), "secret": secret, **extra})
     answer.status_code = 201
     answer.headers["Cache-Control"] = "no-store"
     return answer

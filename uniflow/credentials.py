@@ -384,11 +384,16 @@ def _timeout() -> float:
     return seconds
 
 
+_MOST_FILE_BYTES = 1 << 20
+
+
 def _read_file() -> dict[str, str]:
     """Return the fallback file's map of server URL to token (empty if none)."""
     path = paths.credentials_file()
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with path.open("rb") as file:
+            # Bounded: a file swapped for a link to a device would never end.
+            data = file.read(_MOST_FILE_BYTES + 1)
     except FileNotFoundError:
         return {}
     except OSError as exc:
@@ -396,6 +401,12 @@ def _read_file() -> dict[str, str]:
             f"Cannot read the credential file {str(path)!r} ({exc.strerror}); "
             "check its owner and permissions."
         ) from exc
+    if len(data) > _MOST_FILE_BYTES:
+        raise CredentialError(
+            f"The credential file {str(path)!r} is over 1 MiB, far more than tokens "
+            "take; delete it and store the token again."
+        )
+    text = data.decode("utf-8", errors="replace")
 
     try:
         entries = json.loads(text)

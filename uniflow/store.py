@@ -340,13 +340,17 @@ class SQLiteStore:
         """Revoke a token by ``at``; return it, or None when no token has that id.
 
         A token already revoked stays revoked when it was; one whose revocation
-        lies ahead (a rotation's grace) is revoked at ``at`` instead.
+        lies ahead (a rotation's grace) is revoked at ``at`` instead. So are the
+        tokens it replaced that still work in their grace: they are the same
+        credential, and would otherwise outlive its revocation by up to a week.
         """
         with self._transaction() as db:
             db.execute(
+                "WITH RECURSIVE lineage(id) AS (SELECT ? UNION "
+                "SELECT token_id FROM tokens JOIN lineage ON replaced_by = lineage.id) "
                 "UPDATE tokens SET revoked_at = ? "
-                "WHERE token_id = ? AND (revoked_at IS NULL OR revoked_at > ?)",
-                (at, token_id, at),
+                "WHERE token_id IN lineage AND (revoked_at IS NULL OR revoked_at > ?)",
+                (token_id, at, at),
             )
         return self.token(token_id)
 

@@ -180,6 +180,29 @@ def check_format(secret: str) -> None:
 _SECRET_LIKE = re.compile(r"uf_[0-9A-Za-z_-]{8,}")
 
 
+# The CLI's own token for the local daemon is named `cli USER@HOST`; when the CLI
+# makes a new one it revokes the older ones of that name, so people may not take it.
+_CLI_NAME = re.compile(r"cli \S+@\S+")
+
+
+def cli_token_name(user: str, host: str) -> str:
+    """Return the name of the CLI's own token for ``user`` on ``host``."""
+    return f"cli {user}@{host}"
+
+
+def check_name_is_not_the_clis(name: str) -> None:
+    """Refuse a name of the form the CLI gives its own tokens.
+
+    Raises:
+        TokenError: The name reads ``cli USER@HOST``.
+    """
+    if _CLI_NAME.fullmatch(name.strip()):
+        raise TokenError(
+            f"Names like {name.strip()!r} ('cli USER@HOST') are kept for the CLI's "
+            "own tokens, which it replaces by name; choose another name."
+        )
+
+
 def mask_secrets(text: str) -> str:
     """Return ``text`` with whatever looks like a token's secret masked."""
     return _SECRET_LIKE.sub("uf_…(a secret, not shown)", text)

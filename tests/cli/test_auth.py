@@ -92,6 +92,7 @@ def test_cli_rotates_its_own_token_twice(cli):
     first = cli("token", "rotate", "--token-id", own["token_id"])
     assert first.code == 0, first
     assert "replaces the old one" in first.said
+    assert "The old token no longer works." in first.said
     after = (cli.home / "credentials.json").read_text()
     assert after != before
     tokens = json.loads(cli("token", "list", "--output", "json").out)
@@ -169,6 +170,7 @@ def test_rotating_another_token_prints_its_secret_once(cli_daemon):
     secret = done.out.strip()
     assert secret.startswith("uf_") and secret != made["secret"]
     assert "will not be shown again" in done.err
+    assert "The old token works until " in done.err
     with cli_daemon.http(made["secret"]) as old, cli_daemon.http(secret) as new:
         assert old.get("/api/v1/token").status_code == 200
         assert new.get("/api/v1/token").json()["name"] == "to-rotate"

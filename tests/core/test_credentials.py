@@ -189,6 +189,14 @@ def test_broken_file_is_reported(server: str) -> None:
     assert SECRET not in str(caught.value)
 
 
+def test_file_linked_to_an_endless_device_is_reported(server: str) -> None:
+    paths.home().mkdir(parents=True, exist_ok=True)
+    paths.credentials_file().symlink_to("/dev/zero")
+
+    with pytest.raises(CredentialError, match="over 1 MiB"):
+        credentials.get(server)
+
+
 @pytest.mark.parametrize(
     "secret", ["x", "uf_short", "uf_0123456789abcdef", SECRET, "é" * 50]
 )

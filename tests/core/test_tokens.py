@@ -255,6 +255,24 @@ def test_grace_keeps_the_old_secret_working(store):
         tokens.authenticate(store, old_secret)
 
 
+def test_revoking_a_successor_ends_its_predecessors_grace(store):
+    first, first_secret = tokens.issue(store, "ci", "operator")
+    second, second_secret = tokens.rotate(
+        store, first.token_id, grace=timedelta(hours=1)
+    )
+    third, _ = tokens.rotate(store, second.token_id, grace=timedelta(hours=1))
+    other, other_secret = tokens.issue(store, "other", "operator")
+
+    tokens.revoke(store, third.token_id)
+
+    for secret in (first_secret, second_secret):
+        with pytest.raises(AuthenticationError, match="revoked"):
+            tokens.authenticate(store, secret)
+    assert tokens.authenticate(store, other_secret).token_id == other.token_id
+    # Nothing works under the name any more, so it is free.
+    assert tokens.issue(store, "ci", "viewer")[0].name == "ci"
+
+
 def test_grace_never_outlives_the_expiry(store):
     soon = datetime.now(UTC) + timedelta(minutes=5)
     old, _ = tokens.issue(store, "ci", "viewer", expires_at=soon, lifetime=300)

@@ -236,6 +236,30 @@ def test_token_rotates_itself_twice(daemon, api, admin):
     assert latest.json()["name"] == "self-rot"
 
 
+def test_grace_cut_at_expiry_is_told_as_it_is(admin):
+    made = admin.post(
+        "/api/v1/tokens",
+        json={"name": "short-lived", "role": "viewer", "expires_in": "10m"},
+    ).json()
+
+    rotated = admin.post(
+        f"/api/v1/tokens/{made['token_id']}/rotate", json={"grace": "1h"}
+    ).json()
+    quick = admin.post(f"/api/v1/tokens/{rotated['token_id']}/rotate").json()
+
+    # The old token stops at its expiry, ten minutes away, not in an hour.
+    assert rotated["old_revoked_at"] == made["expires_at"]
+    assert quick["old_revoked_at"] <= quick["created_at"]
+    events = admin.get("/api/v1/audit", params={"action": "token.rotate"}).json()
+    detail = next(
+        e["detail"] for e in events["items"] if e["target"] == made["token_id"]
+    )
+    assert detail == (
+        f"replaced by {rotated['token_id']}; the old one works until "
+        f"{made['expires_at']}"
+    )
+
+
 def test_operator_cannot_rotate_another(daemon, operator, admin, problem):
     other = admin.post("/api/v1/tokens", json={"name": "victim", "role": "admin"})
 

@@ -76,6 +76,25 @@ def test_blank_token_name_gets_422(admin, problem):
     assert "name" in body["detail"]
 
 
+def test_the_clis_own_name_gets_422(admin, problem):
+    # The CLI revokes older tokens of its own name when it makes a new one.
+    body = problem(create(admin, "cli root@build-host"), 422)
+
+    assert "kept for the CLI's own tokens" in body["detail"]
+    assert [e["field"] for e in body["errors"]] == ["name"], body
+
+
+def test_empty_expiry_date_gets_422(admin, problem):
+    answer = admin.post(
+        "/api/v1/tokens",
+        json={"name": unique("when"), "role": "viewer", "expires_at": ""},
+    )
+
+    body = problem(answer, 422)
+    assert "is not a date" in body["detail"]
+    assert [e["field"] for e in body["errors"]] == ["expires_at"], body
+
+
 def test_unknown_role_gets_422(admin, problem):
     name = unique("god")
 
