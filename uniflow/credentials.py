@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import secrets
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -391,9 +392,8 @@ def _read_file() -> dict[str, str]:
     """Return the fallback file's map of server URL to token (empty if none)."""
     path = paths.credentials_file()
     try:
-        with path.open("rb") as file:
-            # Bounded: a file swapped for a link to a device would never end.
-            data = file.read(_MOST_FILE_BYTES + 1)
+        # Without blocking, so that a FIFO in its place cannot hang the CLI.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return {}
     except OSError as exc:
@@ -401,6 +401,21 @@ def _read_file() -> dict[str, str]:
             f"Cannot read the credential file {str(path)!r} ({exc.strerror}); "
             "check its owner and permissions."
         ) from exc
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        data = os.read(fd, _MOST_FILE_BYTES + 1) if regular else b""
+    except OSError as exc:
+        raise CredentialError(
+            f"Cannot read the credential file {str(path)!r} ({exc.strerror}); "
+            "delete it and store the token again."
+        ) from exc
+    finally:
+        os.close(fd)
+    if not regular:
+        raise CredentialError(
+            f"The credential file {str(path)!r} is not a regular file; delete it "
+            "and store the token again."
+        )
     if len(data) > _MOST_FILE_BYTES:
         raise CredentialError(
             f"The credential file {str(path)!r} is over 1 MiB, far more than tokens "

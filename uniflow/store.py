@@ -345,13 +345,7 @@ class SQLiteStore:
         credential, and would otherwise outlive its revocation by up to a week.
         """
         with self._transaction() as db:
-            db.execute(
-                "WITH RECURSIVE lineage(id) AS (SELECT ? UNION "
-                "SELECT token_id FROM tokens JOIN lineage ON replaced_by = lineage.id) "
-                "UPDATE tokens SET revoked_at = ? "
-                "WHERE token_id IN lineage AND (revoked_at IS NULL OR revoked_at > ?)",
-                (token_id, at, at),
-            )
+            _revoke_lineage(db, token_id, at)
         return self.token(token_id)
 
     def replace_token(
@@ -375,6 +369,8 @@ class SQLiteStore:
                     "`uniflow token list` shows its state.",
                     status=409,
                 )
+            # Tokens the old one replaced, still in their grace, end with it.
+            _revoke_lineage(db, old_id, revoke_at)
             _insert_token(db, new, secret_hash)
 
     def touch_token(self, token_id: str, at: str, client: str | None) -> None:
@@ -736,6 +732,18 @@ def _seq_below(after: str | None) -> tuple[list[str], list[str | int]]:
     if not after.isascii() or not after.isdigit() or len(after) > 18:
         raise ValueError("not a position in this list")
     return ["seq < ?"], [int(after)]
+
+
+def _revoke_lineage(db: sqlite3.Connection, token_id: str, at: str) -> None:
+    """Revoke a token by ``at``, and the tokens it replaced that work longer: a
+    rotation's grace keeps a token working, but never past its successor."""
+    db.execute(
+        "WITH RECURSIVE lineage(id) AS (SELECT ? UNION "
+        "SELECT token_id FROM tokens JOIN lineage ON replaced_by = lineage.id) "
+        "UPDATE tokens SET revoked_at = ? "
+        "WHERE token_id IN lineage AND (revoked_at IS NULL OR revoked_at > ?)",
+        (token_id, at, at),
+    )
 
 
 def _insert_token(db: sqlite3.Connection, token: Token, secret_hash: str) -> None:

@@ -245,13 +245,14 @@ def parse_expiry(text: str) -> datetime:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time(), UTC)
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        # In UTC, where timestamps are kept; near year 1 or 9999 it has none.
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise TokenError(
             f"{value[:40]!r} is not a date or date and time; write it as 2027-01-31 "
             "or 2027-01-31T12:00:00Z.",
             field="expires_at",
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def expiry(
@@ -470,9 +471,6 @@ def rotate(
         )
 
     now = datetime.now(UTC)
-    ends = now + grace if grace else now
-    if old.expires_at and timestamp(ends) > old.expires_at:
-        ends = datetime.fromisoformat(old.expires_at.replace("Z", "+00:00"))
     lifetime = old.lifetime
     if lifetime is not None:
         # Tokens stored before expiry dates had a bound may have any lifetime.
@@ -491,10 +489,15 @@ def rotate(
         else timestamp(now + timedelta(seconds=lifetime)),
         lifetime=lifetime,
     )
-    secret = new_secret()
-    store.replace_token(
-        old.token_id, new, hash_secret(secret), revoke_at=timestamp(ends)
+    # The grace never outlasts the old token's expiry, nor the new token's (a
+    # max_lifetime may make that one shorter): two working tokens never share
+    # a name but in a grace, and the successor is the one that works longest.
+    ends = min(
+        [timestamp(now + grace if grace else now)]
+        + [moment for moment in (old.expires_at, new.expires_at) if moment]
     )
+    secret = new_secret()
+    store.replace_token(old.token_id, new, hash_secret(secret), revoke_at=ends)
     return new, secret
 
 

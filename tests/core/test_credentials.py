@@ -189,9 +189,27 @@ def test_broken_file_is_reported(server: str) -> None:
     assert SECRET not in str(caught.value)
 
 
-def test_file_linked_to_an_endless_device_is_reported(server: str) -> None:
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda path: path.symlink_to("/dev/zero"),
+        lambda path: os.mkfifo(path),
+        lambda path: path.mkdir(),
+    ],
+    ids=["link-to-dev-zero", "fifo", "folder"],
+)
+def test_credential_file_that_is_no_file_is_reported(server: str, make) -> None:
     paths.home().mkdir(parents=True, exist_ok=True)
-    paths.credentials_file().symlink_to("/dev/zero")
+    make(paths.credentials_file())
+
+    # At once: neither an endless device nor a FIFO without a writer may hang it.
+    with pytest.raises(CredentialError, match="not a regular file"):
+        credentials.get(server)
+
+
+def test_huge_credential_file_is_reported(server: str) -> None:
+    paths.home().mkdir(parents=True, exist_ok=True)
+    paths.credentials_file().write_bytes(b" " * (2 << 20))
 
     with pytest.raises(CredentialError, match="over 1 MiB"):
         credentials.get(server)

@@ -117,7 +117,18 @@ def test_expiry_rules_name_the_fix(kwargs, says):
         tokens.expiry(policy, now=datetime(2026, 1, 1, tzinfo=UTC), **kwargs)
 
 
-@pytest.mark.parametrize("text", ["tomorrow", "2026-13-01", "31/01/2027", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tomorrow",
+        "2026-13-01",
+        "31/01/2027",
+        "",
+        # Valid where they are written, but beyond the years Python holds in UTC.
+        "9999-12-31T23:59:59-05:00",
+        "0001-01-01T00:00:00+01:00",
+    ],
+)
 def test_unreadable_expiry_is_refused(text):
     with pytest.raises(TokenError, match="2027-01-31T12:00:00Z"):
         tokens.parse_expiry(text)
@@ -271,6 +282,25 @@ def test_revoking_a_successor_ends_its_predecessors_grace(store):
     assert tokens.authenticate(store, other_secret).token_id == other.token_id
     # Nothing works under the name any more, so it is free.
     assert tokens.issue(store, "ci", "viewer")[0].name == "ci"
+
+
+def test_rotating_at_once_ends_the_grace_before_it(store):
+    first, first_secret = tokens.issue(store, "ci", "operator")
+    second, _ = tokens.rotate(store, first.token_id, grace=timedelta(hours=1))
+
+    tokens.rotate(store, second.token_id)
+
+    with pytest.raises(AuthenticationError, match="revoked"):
+        tokens.authenticate(store, first_secret)
+
+
+def test_grace_never_outlives_the_successor(store):
+    old, _ = tokens.issue(store, "ci", "viewer")
+    policy = Policy(max_lifetime=timedelta(minutes=1))
+
+    new, _ = tokens.rotate(store, old.token_id, grace=timedelta(hours=1), policy=policy)
+
+    assert store.token(old.token_id).revoked_at == new.expires_at
 
 
 def test_grace_never_outlives_the_expiry(store):
