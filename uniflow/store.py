@@ -357,11 +357,12 @@ class SQLiteStore:
             TokenError: The old token was rotated or revoked meanwhile (409).
         """
         with self._transaction() as db:
+            # A token not rotated before has a revoked_at only from a revoke,
+            # which must stand even when it came after this rotation began.
             changed = db.execute(
                 "UPDATE tokens SET revoked_at = ?, replaced_by = ? "
-                "WHERE token_id = ? AND replaced_by IS NULL "
-                "AND (revoked_at IS NULL OR revoked_at > ?)",
-                (revoke_at, new.token_id, old_id, new.created_at),
+                "WHERE token_id = ? AND replaced_by IS NULL AND revoked_at IS NULL",
+                (revoke_at, new.token_id, old_id),
             ).rowcount
             if not changed:
                 raise TokenError(

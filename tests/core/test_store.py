@@ -10,8 +10,9 @@ import pytest
 
 from uniflow import tokens
 from uniflow.errors import AuthenticationError, TokenError
-from uniflow.runs import Run, RunStatus, StepRecord
+from uniflow.runs import Run, RunStatus, StepRecord, timestamp
 from uniflow.store import MAX_ERROR, MIGRATIONS, SQLiteStore
+from uniflow.tokens import Token
 
 
 @pytest.fixture
@@ -59,6 +60,33 @@ def test_name_of_revoked_token_is_free(store):
     token, _ = tokens.issue(store, "ci", "operator")
     tokens.revoke(store, token.token_id)
     assert tokens.issue(store, "ci", "operator")[0].name == "ci"
+
+
+def test_revoke_that_lands_during_a_rotation_stands(store):
+    token, secret = tokens.issue(store, "ci", "viewer")
+    began = datetime.now(UTC)
+    # The revoke is stamped after the rotation read its clock, and commits first.
+    revoked_at = timestamp(began + timedelta(milliseconds=5))
+    store.revoke_token(token.token_id, revoked_at)
+    successor = Token(
+        token_id=tokens.new_token_id(),
+        name="ci",
+        role=tokens.Role.VIEWER,
+        created_at=timestamp(began),
+    )
+
+    with pytest.raises(TokenError) as refused:
+        store.replace_token(
+            token.token_id,
+            successor,
+            tokens.hash_secret(tokens.new_secret()),
+            revoke_at=timestamp(began + timedelta(hours=1)),
+        )
+
+    assert refused.value.status == 409
+    kept = store.token(token.token_id)
+    assert (kept.revoked_at, kept.replaced_by) == (revoked_at, None)
+    assert store.token(successor.token_id) is None
 
 
 def test_name_of_expired_token_is_free(store):
