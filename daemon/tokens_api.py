@@ -144,9 +144,16 @@ def add_token_routes(api: APIBlueprint, store: Store, policy: Policy) -> None:
     )
     @auth.requires(Role.ADMIN, all_projects=True)
     def revoke_token(path: TokenPath) -> Any:
-        token = tokens.revoke(store, path.token_id)
+        token, ended = tokens.revoke(store, path.token_id)
         logger.info("Token %s revoked by token %s", token.token_id, g.token.token_id)
         auth.record(store, Action.TOKEN_REVOKE, target=token.token_id)
+        for earlier in ended:
+            auth.record(
+                store,
+                Action.TOKEN_REVOKE,
+                target=earlier,
+                detail=f"in its grace, with its successor {token.token_id}",
+            )
         return jsonify(token.to_dict())
 
     @api.get(

@@ -165,7 +165,9 @@ class Store(Protocol):
     def token(self, token_id: str) -> Token | None: ...
     def token_by_hash(self, secret_hash: str) -> tuple[Token, str] | None: ...
     def tokens(self) -> list[Token]: ...
-    def revoke_token(self, token_id: str, at: str) -> Token | None: ...
+    def revoke_token(
+        self, token_id: str, at: str
+    ) -> tuple[Token, list[str]] | None: ...
     def replace_token(
         self, old_id: str, new: Token, secret_hash: str, *, revoke_at: str
     ) -> None: ...
@@ -336,8 +338,9 @@ class SQLiteStore:
         rows = self._db.execute("SELECT * FROM tokens ORDER BY created_at, rowid")
         return [_token(row) for row in rows]
 
-    def revoke_token(self, token_id: str, at: str) -> Token | None:
-        """Revoke a token by ``at``; return it, or None when no token has that id.
+    def revoke_token(self, token_id: str, at: str) -> tuple[Token, list[str]] | None:
+        """Revoke a token by ``at``; return it with the ids of the tokens before it
+        this ended, or None when no token has that id.
 
         A token already revoked stays revoked when it was; one whose revocation
         lies ahead (a rotation's grace) is revoked at ``at`` instead. So are the
@@ -345,8 +348,9 @@ class SQLiteStore:
         credential, and would otherwise outlive its revocation by up to a week.
         """
         with self._transaction() as db:
-            _revoke_lineage(db, token_id, at)
-        return self.token(token_id)
+            ended = _revoke_lineage(db, token_id, at)
+        token = self.token(token_id)
+        return None if token is None else (token, ended)
 
     def replace_token(
         self, old_id: str, new: Token, secret_hash: str, *, revoke_at: str
@@ -735,16 +739,30 @@ def _seq_below(after: str | None) -> tuple[list[str], list[str | int]]:
     return ["seq < ?"], [int(after)]
 
 
-def _revoke_lineage(db: sqlite3.Connection, token_id: str, at: str) -> None:
+def _revoke_lineage(db: sqlite3.Connection, token_id: str, at: str) -> list[str]:
     """Revoke a token by ``at``, and the tokens it replaced that work longer: a
-    rotation's grace keeps a token working, but never past its successor."""
-    db.execute(
+    rotation's grace keeps a token working, but never past its successor.
+
+    Returns:
+        The ids of the tokens before it whose revocation this brought forward.
+    """
+    lineage = (
         "WITH RECURSIVE lineage(id) AS (SELECT ? UNION "
         "SELECT token_id FROM tokens JOIN lineage ON replaced_by = lineage.id) "
-        "UPDATE tokens SET revoked_at = ? "
-        "WHERE token_id IN lineage AND (revoked_at IS NULL OR revoked_at > ?)",
+    )
+    later = "token_id IN lineage AND (revoked_at IS NULL OR revoked_at > ?)"
+    ended = [
+        row[0]
+        for row in db.execute(
+            f"{lineage}SELECT token_id FROM tokens WHERE {later} AND token_id != ?",
+            (token_id, at, token_id),
+        )
+    ]
+    db.execute(
+        f"{lineage}UPDATE tokens SET revoked_at = ? WHERE {later}",
         (token_id, at, at),
     )
+    return ended
 
 
 def _insert_token(db: sqlite3.Connection, token: Token, secret_hash: str) -> None:

@@ -415,18 +415,22 @@ def authenticate(store: Store, secret: str) -> Token:
     return token
 
 
-def revoke(store: Store, token_id: str) -> Token:
+def revoke(store: Store, token_id: str) -> tuple[Token, list[str]]:
     """Revoke a token at once; revoking a revoked token changes nothing.
 
-    A token a rotation left working for a grace period is revoked at once.
+    A token a rotation left working for a grace period is revoked at once, and
+    so are the tokens it replaced that still work in their grace.
+
+    Returns:
+        The token, and the ids of the tokens before it that this revoked too.
 
     Raises:
         TokenError: No token has this id (status 404).
     """
-    token = store.revoke_token(token_id, timestamp())
-    if token is None:
+    found = store.revoke_token(token_id, timestamp())
+    if found is None:
         raise _unknown(token_id)
-    return token
+    return found
 
 
 def rotate(

@@ -260,6 +260,24 @@ def test_grace_cut_at_expiry_is_told_as_it_is(admin):
     )
 
 
+def test_revoking_a_successor_audits_the_grace_it_ends(admin, api):
+    made = admin.post("/api/v1/tokens", json={"name": "chain", "role": "viewer"})
+    first = made.json()
+    second = admin.post(
+        f"/api/v1/tokens/{first['token_id']}/rotate", json={"grace": "1h"}
+    ).json()
+
+    admin.post(f"/api/v1/tokens/{second['token_id']}/revoke")
+
+    assert api(first["secret"]).get("/api/v1/token").status_code == 401
+    events = admin.get("/api/v1/audit", params={"action": "token.revoke"}).json()
+    details = {e["target"]: e["detail"] for e in events["items"][:2]}
+    assert details == {
+        second["token_id"]: None,
+        first["token_id"]: f"in its grace, with its successor {second['token_id']}",
+    }
+
+
 def test_operator_cannot_rotate_another(daemon, operator, admin, problem):
     other = admin.post("/api/v1/tokens", json={"name": "victim", "role": "admin"})
 
