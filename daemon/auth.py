@@ -180,26 +180,27 @@ def check_request(guard: Guard) -> Response | None:
 
 
 def _bearer(header: str) -> str:
-    if not header.strip():
+    # RFC 9110 puts spaces between the scheme and the token; tabs are taken too,
+    # as the scheme is right and no other reading of them is meant.
+    parts = header.split(None, 1)
+    if not parts:
         raise AuthenticationError(
             "This endpoint needs a token: send 'Authorization: Bearer <token>'.",
             reason="missing",
         )
-    # RFC 9110 puts spaces between the scheme and the token; tabs are taken too,
-    # as the scheme is right and no other reading of them is meant.
-    scheme, *rest = header.split(None, 1)
-    if scheme.lower() != "bearer":
+    if parts[0].lower() != "bearer":
         raise AuthenticationError(
             "The Authorization header must be 'Bearer <token>'; other schemes are "
             "not accepted.",
             reason="malformed",
         )
-    if not rest or not rest[0].strip():
+    secret = parts[1].strip() if len(parts) > 1 else ""
+    if not secret:
         raise AuthenticationError(
             "The Authorization header names no token: send 'Bearer <token>'.",
             reason="missing",
         )
-    return rest[0].strip()
+    return secret
 
 
 def _failed(guard: Guard, exc: AuthenticationError, client: str) -> None:

@@ -390,18 +390,17 @@ def authenticate(store: Store, secret: str) -> Token:
         )
     token = found[0]
     state = token.state()
-    if state == "revoked" and token.replaced_by:
-        raise AuthenticationError(
-            f"The token {token.name!r} was rotated into {token.replaced_by} and "
-            f"revoked at {token.revoked_at}; use the new token's secret, which "
-            "whoever rotated it was shown.",
-            reason="revoked",
-            token=token,
-        )
     if state == "revoked":
+        how, fix = (
+            (
+                f"was rotated into {token.replaced_by} and revoked",
+                "use the new token's secret, which whoever rotated it was shown",
+            )
+            if token.replaced_by
+            else ("was revoked", "ask an admin for a new one")
+        )
         raise AuthenticationError(
-            f"The token {token.name!r} was revoked at {token.revoked_at}; ask an "
-            "admin for a new one.",
+            f"The token {token.name!r} {how} at {token.revoked_at}; {fix}.",
             reason="revoked",
             token=token,
         )

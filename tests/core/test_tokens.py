@@ -158,7 +158,7 @@ def _wait_until(moment: datetime) -> None:
 @pytest.mark.parametrize("end", ["expires_at", "revoked_at"])
 def test_one_token_object_sees_its_end_come(end):
     # The daemon keeps found tokens; their state must still follow the clock.
-    soon = datetime.now(UTC) + timedelta(milliseconds=50)
+    soon = datetime.now(UTC) + timedelta(milliseconds=300)
     token = tokens.Token(
         token_id="tok_1",
         name="soon",
