@@ -402,7 +402,12 @@ def _read_file() -> dict[str, str]:
             "check its owner and permissions."
         ) from exc
     try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        info = os.fstat(fd)
+        regular = stat.S_ISREG(info.st_mode)
+        if regular and info.st_mode & 0o077 and info.st_uid == os.getuid():
+            # Written by hand or copied in under the usual umask: the tokens in it
+            # are the user's alone.
+            os.fchmod(fd, 0o600)
         data = os.read(fd, _MOST_FILE_BYTES + 1) if regular else b""
     except OSError as exc:
         raise CredentialError(

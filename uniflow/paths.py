@@ -38,17 +38,24 @@ def home() -> Path:
         ) from None
     if not path.is_dir():
         raise ConfigError(f"{str(path)!r} is not a folder; set {HOME_ENV} to one.")
-    _keep_private(path)
+    keep_private(path)
     return path
 
 
-def _keep_private(path: Path) -> None:
-    # A folder made beforehand (by `mkdir`, under the usual umask) may be open to
-    # others; the store and the credential file inside are the user's alone, and
-    # so are the names of its runs and projects.
-    info = path.stat()
+def keep_private(path: Path) -> None:
+    """Take away other users' access to a file or folder of ours made beforehand.
+
+    A folder made by `mkdir`, or a store or credential file left by an older
+    version or copied in, follows the usual umask and may be open to others; the
+    tokens' hashes, the credentials and the names of runs and projects are the
+    user's alone. A missing path, or one owned by someone else, is left as it is.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
     if info.st_mode & 0o077 and info.st_uid == os.getuid():
-        path.chmod(0o700)
+        path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def database() -> Path:

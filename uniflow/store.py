@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from uniflow import paths
 from uniflow.errors import ConfigError, TokenError, shorten
 from uniflow.runs import Run, RunStatus, StepRecord, timestamp
 from uniflow.tokens import Role, Token
@@ -239,6 +240,8 @@ class SQLiteStore:
         if not path.exists():
             # Create the file readable by its owner only, before SQLite opens it.
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        for part in ("", "-wal", "-shm"):
+            paths.keep_private(path.with_name(path.name + part))
         try:
             self._migrate()
         except sqlite3.DatabaseError as exc:

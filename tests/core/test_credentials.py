@@ -7,6 +7,7 @@ file.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -115,6 +116,19 @@ def test_fallback_file_without_keyring(server: str) -> None:
     path = paths.credentials_file()
     assert stored == credentials.Stored(f"file {path}", fallback=True)
     assert found == credentials.Credential(SECRET, f"file {path}")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_credential_file_made_beforehand_becomes_private(server: str) -> None:
+    paths.home().mkdir(parents=True, exist_ok=True)
+    path = paths.credentials_file()
+    path.write_text(json.dumps({server: SECRET}), encoding="utf-8")
+    path.chmod(0o644)
+
+    found = credentials.get(server)
+
+    assert found is not None
+    assert found.secret == SECRET
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 

@@ -252,3 +252,20 @@ def test_data_folder_made_beforehand_becomes_private(tmp_path, monkeypatch):
 
     assert paths.home() == folder
     assert folder.stat().st_mode & 0o777 == 0o700
+
+
+def test_store_made_beforehand_becomes_private(tmp_path):
+    # A store copied in, or left by an older version, under the usual umask.
+    made = SQLiteStore(tmp_path / "uniflow.db")
+    tokens.issue(made, "ci", "viewer")
+    made.close()
+    for name in ("uniflow.db", "uniflow.db-wal", "uniflow.db-shm"):
+        path = tmp_path / name
+        path.touch()
+        path.chmod(0o644)
+
+    again = SQLiteStore(tmp_path / "uniflow.db")
+
+    assert again.tokens()[0].name == "ci"
+    for name in ("uniflow.db", "uniflow.db-wal", "uniflow.db-shm"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
