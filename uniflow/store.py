@@ -219,6 +219,8 @@ class Store(Protocol):
 
 
 _TOKEN_CACHE_SIZE = 1024
+_RUN_PAGES_SIZE = 16
+_RUN_PAGE_MOST_CHARS = 256 * 1024
 _LAST_SEQ = 2**63 - 1
 
 
@@ -228,6 +230,15 @@ class _TokenCache:
 
     version: tuple[int, int]
     found: dict[str, tuple[Token, str]] = field(default_factory=dict)
+
+
+@dataclass
+class _RunPages:
+    """Pages of the run list as JSON, by their query, while the store was at
+    ``version``."""
+
+    version: tuple[int, int]
+    found: dict[tuple[Any, ...], tuple[str, str | None]] = field(default_factory=dict)
 
 
 class SQLiteStore:
@@ -293,6 +304,9 @@ class SQLiteStore:
         if conn is not None:
             conn.close()
             self._local.conn = None
+        # The next connection counts its versions afresh, so it could meet these
+        # caches' versions again with other data behind them.
+        self._local.tokens = self._local.run_pages = None
 
     # Tokens
 
@@ -316,11 +330,10 @@ class SQLiteStore:
         """Return the token whose secret has this hash, with the hash, or None.
 
         Every API request asks this, so tokens found are kept per thread until the
-        file changes: SQLite's ``data_version`` counts other connections' commits
-        (other threads and processes), ``total_changes`` this one's.
+        file changes.
         """
         db = self._db
-        version = (db.execute("PRAGMA data_version").fetchone()[0], db.total_changes)
+        version = self._version()
         cached: _TokenCache | None = getattr(self._local, "tokens", None)
         if cached is None or cached.version != version:
             cached = self._local.tokens = _TokenCache(version)
@@ -335,6 +348,15 @@ class SQLiteStore:
             if len(cached.found) < _TOKEN_CACHE_SIZE:
                 cached.found[secret_hash] = found
         return found
+
+    def _version(self) -> tuple[int, int]:
+        """Return what changes whenever anything in the file does.
+
+        SQLite's ``data_version`` counts other connections' commits (other threads
+        and processes), and ``total_changes`` this thread's own.
+        """
+        db = self._db
+        return db.execute("PRAGMA data_version").fetchone()[0], db.total_changes
 
     def tokens(self) -> list[Token]:
         """Return every token, oldest first."""
@@ -577,8 +599,18 @@ class SQLiteStore:
 
         SQLite writes the JSON, which makes listing runs several times cheaper
         than building :class:`Run` objects to encode them again. Each item is
-        what ``Run.to_dict(summary=True)`` gives.
+        what ``Run.to_dict(summary=True)`` gives. Pages are kept per thread until
+        the file changes: a screen or script that polls the list while nothing
+        happens gets the page it got before without SQLite reading it again.
         """
+        version = self._version()
+        pages: _RunPages | None = getattr(self._local, "run_pages", None)
+        if pages is None or pages.version != version:
+            pages = self._local.run_pages = _RunPages(version)
+        key = (pipeline_name, status, project, limit, after)
+        found = pages.found.get(key)
+        if found is not None:
+            return found
         rows, position = self._page_of_runs(
             f"seq, {_SUMMARY_JSON} AS item",
             pipeline_name,
@@ -587,7 +619,11 @@ class SQLiteStore:
             limit,
             after,
         )
-        return "[" + ",".join(row["item"] for row in rows) + "]", position
+        found = "[" + ",".join(row["item"] for row in rows) + "]", position
+        # Large pages are not kept: a few would cost more memory than they save.
+        if len(pages.found) < _RUN_PAGES_SIZE and len(found[0]) <= _RUN_PAGE_MOST_CHARS:
+            pages.found[key] = found
+        return found
 
     def _page_of_runs(
         self,

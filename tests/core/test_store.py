@@ -269,3 +269,32 @@ def test_store_made_beforehand_becomes_private(tmp_path):
     assert again.tokens()[0].name == "ci"
     for name in ("uniflow.db", "uniflow.db-wal", "uniflow.db-shm"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+
+
+def test_runs_json_follows_every_change(store, tmp_path):
+    store.add_run(Run("run_1", "p", "default", {}))
+    first, _ = store.runs_json()
+    assert store.runs_json() == (first, None)  # nothing changed: the same page
+
+    # A change on this connection.
+    store.update_run("run_1", status=RunStatus.RUNNING)
+    assert json.loads(store.runs_json()[0])[0]["status"] == "running"
+
+    # A change on another connection, as the supervisor's thread or a second
+    # process makes.
+    other = SQLiteStore(tmp_path / "uniflow.db")
+    other.add_run(Run("run_2", "p", "default", {}))
+    assert [r["run_id"] for r in json.loads(store.runs_json()[0])] == [
+        "run_2",
+        "run_1",
+    ]
+    other.update_run("run_2", status=RunStatus.FAILED, finished_at="2020-01-01")
+    assert json.loads(store.runs_json(limit=1)[0])[0]["status"] == "failed"
+
+    # A connection opened again counts afresh, so it may not meet an old page.
+    reader = SQLiteStore(tmp_path / "uniflow.db")
+    assert len(json.loads(reader.runs_json()[0])) == 2
+    reader.close()
+    with sqlite3.connect(store.path) as db:
+        db.execute("DELETE FROM runs WHERE run_id = 'run_1'")
+    assert [r["run_id"] for r in json.loads(reader.runs_json()[0])] == ["run_2"]
