@@ -26,6 +26,7 @@ from uniflow.errors import (
     APIError,
     AuthenticationError,
     ConfigError,
+    CredentialError,
     DaemonNotRunning,
     DurationError,
     FieldError,
@@ -474,6 +475,12 @@ def token_rotate(
         _show_secret(out, err, rotated, output, "Rotated into")
         if output is not Output.JSON:
             err.print(render.plain(_old_token_ends(rotated)))
+        if rotation.not_kept is not None:
+            raise CredentialError(
+                f"{rotation.not_kept} The new secret above could not be kept, so "
+                f"this CLI still holds the old one: keep the new one with `uniflow "
+                f"login --url {session.url}`, or set {credentials.TOKEN_ENV} to it."
+            )
         if rotation.own:
             err.print(
                 render.plain(

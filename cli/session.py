@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import getpass
 import socket
+import threading
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ from uniflow.audit import Action
 from uniflow.cli import daemon_control
 from uniflow.cli.locks import exclusive
 from uniflow.client import Client
-from uniflow.errors import APIError, DaemonNotRunning
+from uniflow.errors import APIError, CredentialError, DaemonNotRunning
 from uniflow.tokens import Role
 
 T = TypeVar("T")
@@ -37,6 +38,11 @@ class Session:
     url: str
     local: bool
     credential: credentials.Credential | None
+    rotating: threading.Lock = field(
+        default_factory=threading.Lock, repr=False, compare=False
+    )
+    """Held while this process rotates the session's own token: a request the
+    server refuses meanwhile waits for the new secret."""
 
     def client(self) -> Client:
         """Return a client for the server with the session's token."""
@@ -162,13 +168,20 @@ def call(session: Session, errors: Console, action: Callable[[Client], T]) -> T:
         try:
             return action(client)
         except APIError as exc:
+            if not _refuses_token(exc):
+                raise
             from_env = session.credential and session.credential.source.startswith(
                 "environment"
             )
-            if not _refuses_token(exc) or not session.local or from_env:
+            # A secret that changed meanwhile was rotated by another worker of this
+            # process (a TUI's): any server takes it.
+            with session.rotating:
+                pass
+            if _secret(session) == used and (not session.local or from_env):
                 raise
 
-    provision_token(session, errors, refused=used)
+    if _secret(session) == used:
+        provision_token(session, errors, refused=used)
     with session.client() as client:
         return action(client)
 
@@ -183,6 +196,8 @@ class Rotation:
     kept_in: str | None
     """Where the new secret replaced the old one: set for the session's own token
     unless that came from ``UNIFLOW_TOKEN``, which only the user can change."""
+    not_kept: CredentialError | None = None
+    """Why the session's own new secret could not be kept: it must be shown."""
 
 
 def rotate(
@@ -201,9 +216,16 @@ def rotate(
         token = call(session, errors, lambda c: c.rotate_token(token_id, grace=grace))
         return Rotation(token, own, None)
 
-    with exclusive("provision") if session.local else nullcontext():
+    with exclusive("provision") if session.local else nullcontext(), session.rotating:
         with session.client() as client:
             token = client.rotate_token(token_id, grace=grace)
-        stored = credentials.store(session.url, token["secret"])
+        # At once, before the keyring is asked: a request refused meanwhile takes it.
+        session.credential = credentials.Credential(token["secret"], "memory")
+        try:
+            stored = credentials.store(session.url, token["secret"])
+        except CredentialError as exc:
+            # The rotation has happened: the new secret is the only way back in.
+            # This session goes on with it; the next one must be given it.
+            return Rotation(token, own, None, not_kept=exc)
         session.credential = credentials.Credential(token["secret"], stored.location)
     return Rotation(token, own, stored.location)

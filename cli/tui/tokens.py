@@ -50,10 +50,13 @@ class TokensScreen(LiveScreen):
     class Rotated(Message):
         """A token was rotated; its new secret is to be shown once."""
 
-        def __init__(self, token: dict[str, Any], own: bool) -> None:
+        def __init__(
+            self, token: dict[str, Any], own: bool, not_kept: str | None = None
+        ) -> None:
             super().__init__()
             self.token = token
             self.own = own
+            self.not_kept = not_kept
 
     INTERVAL = None
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -227,13 +230,23 @@ class TokensScreen(LiveScreen):
                 markup=False,
             )
         else:
-            self.post_message(self.Rotated(rotation.token, rotation.own))
+            not_kept = str(rotation.not_kept) if rotation.not_kept else None
+            self.post_message(self.Rotated(rotation.token, rotation.own, not_kept))
         self.reload()
 
     @on(Rotated)
     def _rotated(self, message: Rotated) -> None:
         self.app.push_screen(SecretScreen(message.token, done="Rotated into"))
-        if message.own:
+        if message.not_kept:
+            self.notify(
+                f"{message.not_kept} Copy the new secret now: this TUI uses it "
+                "until it quits, but nothing has kept it. Keep it with `uniflow "
+                "login`, or set UNIFLOW_TOKEN to it.",
+                severity="error",
+                timeout=30,
+                markup=False,
+            )
+        elif message.own:
             self.notify(
                 "This was the token in UNIFLOW_TOKEN; set it to the new secret.",
                 severity="warning",

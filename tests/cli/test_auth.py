@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 from contextlib import closing
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -217,6 +218,43 @@ def test_login_status_logout_with_a_real_keyring(
     after = other("auth", "status", UNIFLOW_URL=cli_daemon.url, **env)
     assert after.code == 4, after
     assert "uniflow login" in after.said
+
+
+def test_own_rotation_shows_the_secret_a_keyring_refuses(
+    cli_daemon, make_cli, tmp_path
+):
+    made = json.loads(
+        cli_daemon.cli(
+            "token", "create", "--name", "remote-rot", "--role", "viewer", "-o", "json"
+        ).out
+    )
+    kept = tmp_path / "keyring.json"
+    kept.write_text(json.dumps({cli_daemon.url: made["secret"]}))
+    (tmp_path / "other").mkdir(mode=0o700)
+    other = make_cli(tmp_path / "other")
+    env = {
+        "PYTHONPATH": str(Path(__file__).parents[1] / "fixtures" / "keyrings"),
+        "PYTHON_KEYRING_BACKEND": "readonly_keyring.ReadOnly",
+        "READONLY_KEYRING_FILE": str(kept),
+        "UNIFLOW_URL": cli_daemon.url,
+    }
+    assert other("auth", "status", **env).code == 0
+
+    done = other("token", "rotate", "--token-id", made["token_id"], "-o", "json", **env)
+
+    # The old token is gone and the keyring kept nothing: the secret printed is
+    # the only way back in, so it is printed, and the command says what to do.
+    assert done.code == 1, done
+    secret = json.loads(done.out)["secret"]
+    assert "refused to keep the token" in done.said
+    assert "UNIFLOW_TOKEN" in done.said and "uniflow login" in done.said
+    with httpx.Client(base_url=cli_daemon.url) as client:
+        headers = {"Authorization": f"Bearer {secret}"}
+        assert client.get("/api/v1/token", headers=headers).json()["name"] == (
+            "remote-rot"
+        )
+        headers = {"Authorization": f"Bearer {made['secret']}"}
+        assert client.get("/api/v1/token", headers=headers).status_code == 401
 
 
 @pytest.mark.parametrize("spoil", ["checksum", "revoked", "empty"])

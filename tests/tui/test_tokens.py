@@ -231,3 +231,54 @@ def test_request_refused_mid_rotation_takes_the_new_secret(tui_daemon, use_daemo
         same_name = [t for t in client.list_tokens() if t["name"] == name]
     states = {t["token_id"]: t["state"] for t in same_name}
     assert states == {mine["token_id"]: "revoked", new["token_id"]: "active"}
+
+
+def test_own_rotation_a_keyring_refuses_shows_the_secret(
+    tui_daemon, until, monkeypatch, tmp_path
+):
+    import json
+    from pathlib import Path
+
+    with tui_daemon.client() as client:
+        own = client.create_token(f"own-{uuid.uuid4().hex[:8]}", "admin")
+    kept = tmp_path / "keyring.json"
+    kept.write_text(json.dumps({tui_daemon.url: own["secret"]}))
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "fixtures/keyrings"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "readonly_keyring.ReadOnly")
+    monkeypatch.setenv("READONLY_KEYRING_FILE", str(kept))
+    monkeypatch.setenv("UNIFLOW_URL", tui_daemon.url)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+
+    async def flow() -> str:
+        app = UniFlowApp()
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("3")
+            await until(pilot, lambda: own["token_id"] in _rows(app), "the token")
+            table = app.screen.query_one("#tokens", DataTable)
+            table.move_cursor(row=table.get_row_index(own["token_id"]))
+            await pilot.press("r")
+            await pilot.pause()
+            await pilot.press("y")
+            dialog = await until(
+                pilot,
+                lambda: isinstance(app.screen, SecretScreen) and app.screen,
+                "the new secret, which the keyring did not keep",
+            )
+            [told] = [n for n in app._notifications if n.severity == "error"]
+            assert "refused to keep" in told.message
+            assert "UNIFLOW_TOKEN" in told.message
+            secret = str(dialog.query_one("#secret", Static).content)
+            # It goes on with the new secret: the list loads again, unrefused.
+            await pilot.press("escape")
+            await until(
+                pilot,
+                lambda: _rows(app).get(own["token_id"], [""])[-1] == "revoked",
+                "the old token to show revoked",
+            )
+            assert len([n for n in app._notifications if n.severity == "error"]) == 1
+            return secret
+
+    secret = asyncio.run(flow())
+    with Client(tui_daemon.url, secret) as client:
+        assert client.own_token()["token_id"] != own["token_id"]
