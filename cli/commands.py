@@ -72,7 +72,8 @@ def error_message(exc: UniFlowError | OSError) -> str:
             "yours, can be written and has room, or set UNIFLOW_HOME to one that "
             "does."
         )
-    text = str(exc)
+    # A secret typed where a name goes would otherwise be quoted back.
+    text = tokens.mask_secrets(str(exc))
     if exit_code(exc) is not ExitCode.NOT_AUTHENTICATED:
         return text
     if "uniflow login" in text or credentials.TOKEN_ENV in text:

@@ -579,6 +579,8 @@ class Client:
                 f"limit must be 1 or more, or None for every item; got {limit!r}."
             )
         params = {k: v for k, v in filters.items() if v is not None}
+        for name, value in params.items():
+            _refuse_secret(str(value), name.replace("_", " "), "")
         items: list[dict[str, Any]] = []
         while limit is None or len(items) < limit:
             wanted = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(items))
@@ -731,9 +733,26 @@ def _segment(value: str, kind: tuple[str, str]) -> str:
     from urllib.parse import quote
 
     what, hint = kind
+    _refuse_secret(value, what, f"; {hint}")
     if value in ("", ".", "..") or "/" in value or len(value) > _LONGEST_SEGMENT:
         raise RequestError(f"{shorten(repr(value), 80)} is not a {what}; {hint}.")
     return quote(value, safe="")
+
+
+def _refuse_secret(value: str, what: str, hint: str) -> None:
+    """Refuse a token's secret given where a name or id goes: it would travel in
+    the URL, which servers and proxies log.
+
+    Raises:
+        RequestError: ``value`` holds something that looks like a secret.
+    """
+    from uniflow.tokens import mask_secrets
+
+    if mask_secrets(value) != value:
+        raise RequestError(
+            f"The {what} given holds a token's secret, not a {what}{hint}. Nothing "
+            "was sent; if the secret was pasted anywhere public, rotate it."
+        )
 
 
 def _api_error(response: httpx.Response) -> APIError:

@@ -351,3 +351,41 @@ def test_secret_given_as_token_id_is_refused_unsent(cli, command):
     assert "secret, not its id" in done.err and "Nothing was sent" in done.err
     assert secret not in done.out + done.err
     assert cli.state() is None  # No daemon was started, nothing was asked.
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["runs", "show", "{secret}"],
+        ["runs", "logs", "{secret}"],
+        ["runs", "cancel", "{secret}"],
+        ["runs", "list", "--pipeline", "{secret}"],
+        ["projects", "remove", "{secret}"],
+    ],
+    ids=lambda args: "-".join(args[:2]),
+)
+def test_secret_given_as_a_name_is_refused_unsent(cli, args):
+    secret = tokens.new_secret()
+    # Nothing listens there: a request would end in exit 3, not 2.
+    nowhere = "http://127.0.0.1:9"
+
+    done = cli(
+        "--server",
+        nowhere,
+        *[arg.format(secret=secret) for arg in args],
+        UNIFLOW_TOKEN=tokens.new_secret(),
+    )
+
+    assert done.code in (1, 2), done
+    assert "secret" in done.err
+    assert secret not in done.out + done.err
+
+
+def test_secret_given_as_a_pipeline_is_not_quoted_back(cli_daemon):
+    secret = tokens.new_secret()
+
+    done = cli_daemon.cli("pipelines", "show", secret)
+
+    assert done.code != 0, done
+    assert "a secret, not shown" in done.err
+    assert secret not in done.out + done.err
