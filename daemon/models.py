@@ -15,7 +15,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from uniflow import durations
+from uniflow import durations, tokens
 from uniflow.audit import Action
 from uniflow.errors import DurationError
 from uniflow.runs import RunStatus
@@ -88,6 +88,13 @@ class TriggerHeaders(BaseModel):
             1 <= len(value) <= 255 and _KEY_CHARS.issuperset(value)
         ):
             raise PydanticCustomError("idempotency_key", _KEY_RULE)
+        if value is not None and tokens.mask_secrets(value) != value:
+            # The daemon keeps keys as they are sent, for a day.
+            raise PydanticCustomError(
+                "idempotency_key",
+                "holds a token's secret (uf_ and a long random part); send a fresh "
+                "UUID instead, and rotate that token if the secret is real",
+            )
         return value
 
 

@@ -46,6 +46,7 @@ from uniflow import command_pipelines
 from uniflow.command_pipelines import CommandPipeline
 from uniflow.errors import ConfigError, ProjectError
 from uniflow.runs import timestamp
+from uniflow.tokens import mask_secrets
 
 if TYPE_CHECKING:
     from uniflow.store import Store
@@ -101,6 +102,12 @@ def validate_name(name: str) -> str:
         ConfigError: The name is empty, too long or has other characters than
             letters, digits, ``_``, ``.`` and ``-``.
     """
+    if mask_secrets(name) != name:
+        raise ConfigError(
+            "The project name given holds a token's secret (uf_ and a long random "
+            "part); project names are shown in lists and logs, so choose another "
+            "one, and rotate that token if the secret is real."
+        )
     if not _NAME.match(name):
         raise ConfigError(
             f"Invalid project name {name!r}; use 1 to 64 letters, digits, '_', '.' "

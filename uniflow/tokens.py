@@ -25,7 +25,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from uniflow import durations
-from uniflow.errors import AuthenticationError, TokenError
+from uniflow.errors import AuthenticationError, TokenError, shorten
 from uniflow.roles import Role as Role  # Re-exported: callers know it as a token's.
 from uniflow.runs import timestamp
 
@@ -190,6 +190,21 @@ def cli_token_name(user: str, host: str) -> str:
     return f"cli {user}@{host}"
 
 
+def check_not_a_secret(value: str, what: str) -> None:
+    """Refuse a name that holds a token's secret: names are shown in lists, logs and
+    the audit log, where a secret must never be.
+
+    Raises:
+        TokenError: ``value`` holds something that looks like a secret.
+    """
+    if mask_secrets(value) != value:
+        raise TokenError(
+            f"The {what} given holds a token's secret (uf_ and a long random part); "
+            f"a {what} is shown to everyone who lists it, so choose another one, and "
+            "rotate that token if the secret is real."
+        )
+
+
 def check_name_is_not_the_clis(name: str) -> None:
     """Refuse a name of the form the CLI gives its own tokens.
 
@@ -270,10 +285,20 @@ def expiry(
             lifetime breaks the policy's maximum.
     """
     now = now or datetime.now(UTC)
-    if sum((expires_in is not None, expires_at is not None, no_expiry)) > 1:
+    given = [
+        name
+        for name, value in (
+            ("expires_in", expires_in is not None),
+            ("expires_at", expires_at is not None),
+            ("no_expiry", no_expiry),
+        )
+        if value
+    ]
+    if len(given) > 1:
         raise TokenError(
-            "Give one of expires_in, expires_at and no_expiry, not several.",
-            field="expires_in",
+            f"Give one of expires_in, expires_at and no_expiry, not several "
+            f"({' and '.join(given)} were given).",
+            field=given[0],
         )
     if no_expiry:
         if policy.max_lifetime is not None:
@@ -343,11 +368,12 @@ def issue(
         TokenError: The name is empty or too long, the role is unknown, the
             project is not registered, or an active token already has the name.
     """
-    name = name.strip()
+    check_not_a_secret(name, "token name")
+    given, name = name, name.strip()
     if not name or len(name) > 100 or not name.isprintable():
         raise TokenError(
-            f"Invalid token name {name!r}; give 1 to 100 printable characters, "
-            "for example 'ci'."
+            f"Invalid token name {shorten(repr(given), 120)}; give 1 to 100 "
+            "printable characters, not all spaces, for example 'ci'."
         )
     if project is not None and store.project_path(project) is None:
         raise TokenError(

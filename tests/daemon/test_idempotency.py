@@ -479,3 +479,17 @@ def test_client_retries_a_lost_answer_once(keyed, hold, timeout):
     assert f"Run {run['run_id']} replayed" in log
     with keyed.client() as admin:
         assert admin.get_run(run["run_id"])["pipeline_name"] == "hello"
+
+
+def test_key_holding_a_secret_is_422_and_not_kept(client, keyed, problem):
+    from uniflow import tokens
+
+    secret = tokens.new_secret()
+    before = count_runs(keyed)
+
+    answer = client.post("/api/v1/runs", json=BODY, headers={"Idempotency-Key": secret})
+
+    body = problem(answer, 422)
+    assert "holds a token's secret" in body["detail"]
+    assert secret not in answer.text
+    assert count_runs(keyed) == before

@@ -165,3 +165,17 @@ def test_broken_project_hides_no_other(admin, tmp_path):
     assert only.json()["items"] == []
     assert [p["project"] for p in only.json()["problems"]] == [name]
     admin.delete(f"/api/v1/projects/{name}")
+
+
+def test_name_holding_a_secret_gets_422_unquoted(admin, tmp_path, problem):
+    from uniflow import tokens
+
+    secret = tokens.new_secret()
+    folder = make_project(tmp_path / "leaky", secret)
+
+    answer = admin.post("/api/v1/projects", json={"name": secret, "path": str(folder)})
+
+    body = problem(answer, 422)
+    assert "holds a token's secret" in body["detail"]
+    assert secret not in answer.text
+    assert secret not in project_names(admin)

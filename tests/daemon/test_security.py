@@ -159,6 +159,19 @@ def test_default_expiry_is_90_days(admin):
     assert expires - created == timedelta(days=90)
 
 
+def test_token_name_holding_a_secret_gets_422_unquoted(admin, problem):
+    secret = tokens.new_secret()
+
+    answer = admin.post("/api/v1/tokens", json={"name": secret, "role": "viewer"})
+
+    body = problem(answer, 422)
+    assert body["errors"][0]["field"] == "name"
+    assert "holds a token's secret" in body["detail"]
+    assert secret not in answer.text
+    listed = admin.get("/api/v1/tokens").text + admin.get("/api/v1/audit").text
+    assert secret not in listed
+
+
 @pytest.mark.parametrize(
     ("extra", "field"),
     [
@@ -167,6 +180,7 @@ def test_default_expiry_is_90_days(admin):
         ({"expires_at": "2001-01-01"}, "expires_at"),
         ({"expires_at": "next week"}, "expires_at"),
         ({"expires_in": "1d", "no_expiry": True}, "expires_in"),
+        ({"expires_at": "2030-01-01", "no_expiry": True}, "expires_at"),
         ({"project": "nope"}, "project"),
     ],
 )
