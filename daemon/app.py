@@ -297,7 +297,9 @@ def _add_run_routes(
             schema, body.parameters, pipeline=body.pipeline_name
         )
         if limit is not None:  # counted only now: a refused request starts nothing
-            limit.spend(token_id)
+            # By name: a token's rotations share it, so rotating itself cannot give a
+            # token a fresh allowance.
+            limit.spend(g.token.name)
         run = Run(
             run_id=new_run_id(),
             pipeline_name=body.pipeline_name,

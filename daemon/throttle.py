@@ -55,13 +55,14 @@ class Window:
 
 
 class TriggerLimit(Window):
-    """A moving one-minute window of triggers per token."""
+    """A moving one-minute window of triggers per token name."""
 
-    def spend(self, token_id: str) -> None:
-        """Count one trigger by ``token_id``; answer 429 when it has none left."""
-        if self.hit(token_id):
+    def spend(self, token_name: str) -> None:
+        """Count one trigger by the token named ``token_name``; answer 429 when it
+        has none left."""
+        if self.hit(token_name):
             return
-        wait = self.wait(token_id)
+        wait = self.wait(token_name)
         abort(
             problem(
                 429,

@@ -219,6 +219,11 @@ def test_trigger_limit_gets_429_with_retry_after(testproj_daemon, problem):
         # Requests refused before a run exists do not count.
         refusals = [busy.post("/api/v1/runs", json=refused_body) for _ in range(3)]
         answers = [busy.post("/api/v1/runs", json=body) for _ in range(3)]
+        own_id = busy.get("/api/v1/token").json()["token_id"]
+        rotated = busy.post(f"/api/v1/tokens/{own_id}/rotate").json()
+    # Rotating itself gives a token no fresh allowance.
+    with own_client(running, rotated["secret"]) as busy:
+        problem(busy.post("/api/v1/runs", json=body), 429)
     with own_client(running, running.token("operator")) as other:
         fresh = other.post("/api/v1/runs", json=body)
 
