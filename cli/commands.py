@@ -542,9 +542,18 @@ def login(out: Console, err: Console, url: str | None, secret: str) -> None:
 
 def logout(out: Console, url: str | None) -> None:
     """Forget the token kept for a server."""
+    from uniflow.servers import URL_ENV
+
     target = _server_url(url)
     if credentials.delete(target):
         out.print(render.plain(f"Forgot the token for {target}."))
+        if not url and not os.environ.get(URL_ENV, "").strip():
+            out.print(
+                render.plain(
+                    "The next command makes the CLI a new token for the local "
+                    "daemon and revokes the one forgotten."
+                )
+            )
     else:
         out.print(render.plain(f"No token was kept for {target}."))
 
@@ -559,7 +568,12 @@ def auth_status(out: Console, err: Console, output: Output) -> int:
         "secret": credential.masked() if credential else None,
     }
     failure = None
-    if credential is None:
+    if credential is None and session.local:
+        failure = (
+            "no token is kept for the local daemon; the next command that needs "
+            "one makes it (`uniflow token list`, say)."
+        )
+    elif credential is None:
         failure = "no token is kept for this server; run `uniflow login`."
     else:
         try:

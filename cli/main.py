@@ -458,7 +458,11 @@ def logout(
         ),
     ] = None,
 ) -> None:
-    """Forget the token kept for a server; the token itself stays valid."""
+    """Forget the token kept for a server.
+
+    The token stays valid on the server until revoked. For the local daemon, the
+    next command makes the CLI a new token and revokes the one forgotten.
+    """
     from uniflow.cli import commands
 
     commands.logout(_consoles.out, url)

@@ -389,3 +389,21 @@ def test_secret_given_as_a_pipeline_is_not_quoted_back(cli_daemon):
     assert done.code != 0, done
     assert "a secret, not shown" in done.err
     assert secret not in done.out + done.err
+
+
+def test_logout_from_the_local_daemon_says_what_follows(cli):
+    (cli.home / "config.toml").write_text("[daemon]\nport = 0\n")
+    [before] = _own_tokens(cli)
+
+    out = cli("logout")
+    status = cli("auth", "status")
+
+    assert out.code == 0, out
+    assert "next command makes the CLI a new token" in out.said
+    assert status.code == 4, status
+    assert "the next command that needs one makes it" in status.said
+    assert "uniflow login" not in status.said
+    # As said: a new token, and the forgotten one revoked.
+    states = {t["token_id"]: t["state"] for t in _own_tokens(cli)}
+    assert states[before["token_id"]] == "revoked"
+    assert list(states.values()).count("active") == 1
