@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import secrets
-import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -392,31 +391,15 @@ def _read_file() -> dict[str, str]:
     """Return the fallback file's map of server URL to token (empty if none)."""
     path = paths.credentials_file()
     try:
-        # Without blocking, so that a FIFO in its place cannot hang the CLI.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        data = paths.read_bounded(path, _MOST_FILE_BYTES)
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise CredentialError(
             f"Cannot read the credential file {str(path)!r} ({exc.strerror}); "
-            "check its owner and permissions."
+            "check its owner and permissions, or delete it and store the token again."
         ) from exc
-    try:
-        info = os.fstat(fd)
-        regular = stat.S_ISREG(info.st_mode)
-        if regular and info.st_mode & 0o077 and info.st_uid == os.getuid():
-            # Written by hand or copied in under the usual umask: the tokens in it
-            # are the user's alone.
-            os.fchmod(fd, 0o600)
-        data = os.read(fd, _MOST_FILE_BYTES + 1) if regular else b""
-    except OSError as exc:
-        raise CredentialError(
-            f"Cannot read the credential file {str(path)!r} ({exc.strerror}); "
-            "delete it and store the token again."
-        ) from exc
-    finally:
-        os.close(fd)
-    if not regular:
+    if data is None:
         raise CredentialError(
             f"The credential file {str(path)!r} is not a regular file; delete it "
             "and store the token again."
@@ -426,6 +409,9 @@ def _read_file() -> dict[str, str]:
             f"The credential file {str(path)!r} is over 1 MiB, far more than tokens "
             "take; delete it and store the token again."
         )
+    # Written by hand or copied in under the usual umask: the tokens in it are the
+    # user's alone.
+    paths.keep_private(path)
     text = data.decode("utf-8", errors="replace")
 
     try:

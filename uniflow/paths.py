@@ -8,6 +8,7 @@ user data folder.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from uniflow.errors import ConfigError
@@ -56,6 +57,25 @@ def keep_private(path: Path) -> None:
         return
     if info.st_mode & 0o077 and info.st_uid == os.getuid():
         path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+def read_bounded(path: Path, most: int) -> bytes | None:
+    """Return up to ``most + 1`` bytes of a regular file; None for anything else.
+
+    Neither a FIFO without a writer nor an endless device can hang the caller: the
+    file is opened without blocking and only read when it is a regular file. One
+    byte past ``most`` tells the caller the file is too long.
+
+    Raises:
+        OSError: It cannot be opened or read (FileNotFoundError when missing).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, most + 1)
+    finally:
+        os.close(fd)
 
 
 def database() -> Path:

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from uniflow import command_pipelines
+from uniflow import command_pipelines, paths
 from uniflow.command_pipelines import CommandPipeline
 from uniflow.errors import ConfigError, ProjectError
 from uniflow.runs import timestamp
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from uniflow.store import Store
 
 CONFIG_NAME = "uniflow.toml"
+_MOST_CONFIG_BYTES = 1 << 20
 DEFAULT_PROJECT = "default"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -125,11 +126,26 @@ def load(root: Path) -> Project:
     root = root.resolve()
     path = root / CONFIG_NAME
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # Bounded and without blocking: a FIFO in its place would hang the daemon's
+        # request that registers the project.
+        raw = paths.read_bounded(path, _MOST_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(
             f"No {CONFIG_NAME} in {root}; a project folder needs one.", path=path
         ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"{path} cannot be read ({exc.strerror}); check its permissions.",
+            path=path,
+        ) from None
+    if raw is None or len(raw) > _MOST_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path} must be a regular file of at most 1 MiB; put the project's "
+            "settings in a plain file there.",
+            path=path,
+        )
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}.", path=path) from None
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -56,6 +57,25 @@ def test_name_defaults_to_default(tmp_path):
 def test_bad_config_is_refused(tmp_path, toml):
     root = make_project(tmp_path / "p", toml=toml)
     with pytest.raises(ConfigError):
+        projects.load(root)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda path: os.mkfifo(path),
+        lambda path: path.symlink_to("/dev/zero"),
+        lambda path: path.write_bytes(b"#" * (2 << 20)),
+    ],
+    ids=["fifo", "link-to-dev-zero", "over-1-mib"],
+)
+def test_config_that_is_no_small_file_is_refused_at_once(tmp_path, make):
+    root = tmp_path / "p"
+    root.mkdir()
+    make(root / "uniflow.toml")
+
+    # At once: neither a FIFO without a writer nor an endless device may hang it.
+    with pytest.raises(ConfigError, match="a regular file of at most 1 MiB"):
         projects.load(root)
 
 
