@@ -184,6 +184,10 @@ def create_app(
         if "started" in g:
             elapsed = (time.perf_counter() - g.started) * 1000
             response.headers["Server-Timing"] = f"app;dur={elapsed:.2f}"
+        # No other site may frame the docs page, where a token is pasted, to
+        # trick clicks on it; nor may a browser guess a type the answer does not
+        # declare.
+        response.headers.update(_PAGE_HEADERS)
         return response
 
     app.register_error_handler(UniFlowError, from_error)
@@ -206,6 +210,13 @@ def create_app(
     limit = TriggerLimit(settings.trigger_limit) if settings.trigger_limit else None
     app.register_api(_api(store, supervisor, catalog, limit, settings.token_policy()))
     return app
+
+
+_PAGE_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def _health() -> Response:

@@ -69,6 +69,15 @@ def test_cross_origin_preflight_gets_no_cors(api, problem):
     assert not [h for h in answer.headers if h.lower().startswith("access-control")]
 
 
+@pytest.mark.parametrize("path", ["/docs/swagger", "/openapi.json", "/api/v1/runs"])
+def test_no_other_site_may_frame_a_page(api, path):
+    answer = api().get(path)
+
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert answer.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_cross_origin_post_is_refused(daemon, operator, problem):
     answer = operator.post(
         "/api/v1/runs",
