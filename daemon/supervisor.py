@@ -349,6 +349,9 @@ class Supervisor:
         its end; one whose process is gone ends ``failed``. Queued runs start in
         the order they came.
         """
+        # Run folders hold the runs' output; one an older version left open to
+        # others is closed to them.
+        paths.keep_private(paths.runs_folder())
         for run_id in self._store.run_ids_in(RunStatus.RUNNING):
             run = self._store.run(run_id)
             if run is None:

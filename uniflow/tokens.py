@@ -417,14 +417,13 @@ def authenticate(store: Store, secret: str) -> Token:
     token = found[0]
     state = token.state()
     if state == "revoked":
-        how, fix = (
-            (
-                f"was rotated into {token.replaced_by} and revoked",
-                "use the new token's secret, which whoever rotated it was shown",
-            )
-            if token.replaced_by
-            else ("was revoked", "ask an admin for a new one")
-        )
+        how, fix = "was revoked", "ask an admin for a new one"
+        if token.replaced_by:
+            how = f"was rotated into {token.replaced_by} and revoked"
+            if _works_on(store, token.replaced_by):
+                fix = "use the new token's secret, which whoever rotated it was shown"
+            else:
+                fix = "the tokens that replaced it no longer work either; " + fix
         raise AuthenticationError(
             f"The token {token.name!r} {how} at {token.revoked_at}; {fix}.",
             reason="revoked",
@@ -438,6 +437,20 @@ def authenticate(store: Store, secret: str) -> Token:
             token=token,
         )
     return token
+
+
+def _works_on(store: Store, token_id: str) -> bool:
+    """Whether the token, or one that replaced it since, still works."""
+    for _ in range(100):  # a chain of rotations; more would be a loop
+        token = store.token(token_id)
+        if token is None:
+            return False
+        if token.state() == "active":
+            return True
+        if not token.replaced_by:
+            return False
+        token_id = token.replaced_by
+    return False
 
 
 def revoke(store: Store, token_id: str) -> tuple[Token, list[str]]:

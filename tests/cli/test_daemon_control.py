@@ -170,3 +170,20 @@ def test_busy_port_fails_naming_the_port(cli, busy_port):
     assert "Traceback" not in started.err
     assert cli.state() is None
     assert cli("daemon", "status").code == 3
+
+
+def test_start_closes_a_log_and_runs_folder_left_open(cli):
+    # As an older version, or a copy under the usual umask, may have left them.
+    (cli.home / "daemon.log").write_text("before\n")
+    (cli.home / "daemon.log").chmod(0o644)
+    (cli.home / "runs").mkdir(mode=0o755)
+    (cli.home / "runs").chmod(0o755)
+
+    started = cli("daemon", "start", "--port", "0")
+    try:
+        assert started.code == 0, started
+        assert (cli.home / "daemon.log").stat().st_mode & 0o777 == 0o600
+        assert (cli.home / "runs").stat().st_mode & 0o777 == 0o700
+        assert (cli.home / "daemon.log").read_text().startswith("before\n")
+    finally:
+        cli("daemon", "stop")

@@ -251,6 +251,16 @@ def test_rotated_token_says_what_replaced_it(store):
 
     with pytest.raises(AuthenticationError, match=f"rotated into {new.token_id}"):
         tokens.authenticate(store, old_secret)
+    newer, _ = tokens.rotate(store, new.token_id)
+    with pytest.raises(AuthenticationError, match="use the new token's secret"):
+        tokens.authenticate(store, old_secret)
+
+    tokens.revoke(store, newer.token_id)
+
+    with pytest.raises(AuthenticationError) as refused:
+        tokens.authenticate(store, old_secret)
+    assert "use the new token's secret" not in str(refused.value)
+    assert "no longer work either; ask an admin" in str(refused.value)
 
 
 def test_grace_keeps_the_old_secret_working(store):
