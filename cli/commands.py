@@ -879,6 +879,12 @@ def _config_warnings(err: Console, change: config.Change) -> None:
                 "yellow",
             )
         )
+    if change.key in ("daemon.host", "daemon.allow_remote"):
+        try:
+            settings = config.load()
+            check_host(settings.host, settings)
+        except UniFlowError as refused:
+            err.print(render.plain(f"The daemon will not start: {refused}", "yellow"))
     if change.changed and daemon_control.current() is not None:
         err.print(
             "The running daemon keeps its settings until it restarts: "

@@ -13,7 +13,7 @@ Every setting lives in the ``[daemon]`` table::
     stop_grace = 10             # seconds running runs get to finish when the daemon
                                 # stops; those still running are then cancelled
     allow_remote = false        # must be true to listen on a non-loopback address
-    allowed_hosts = []          # Host names besides localhost, 127.0.0.1 and [::1]
+    allowed_hosts = []          # exact Host names besides localhost, 127.0.0.1, [::1]
     auth_failure_limit = 20     # failed authentications a client may make a
                                 # minute before it gets 429; 0: no limit
 
@@ -466,6 +466,12 @@ def _check(key: str, value: Any, subject: str, path: Path | None = None) -> Any:
             raise ConfigError(
                 f"{subject} must be a list of host names, such as "
                 f'["uniflow.internal"]; got {value!r}.',
+                path=path,
+            )
+        if any(mark in h for h in value for mark in "*?"):
+            raise ConfigError(
+                f"{subject} takes exact host names, not patterns: each name the "
+                f'daemon is reached by, such as ["uniflow.internal"]; got {value!r}.',
                 path=path,
             )
         return tuple(h.lower() for h in value)

@@ -134,6 +134,16 @@ def test_set_warns_when_a_variable_overrides_it(cli):
     assert "UNIFLOW_DAEMON_PORT is set and takes precedence" in done.err
 
 
+def test_set_of_a_remote_host_warns_until_allowed(cli):
+    host = cli("config", "set", "daemon.host", "0.0.0.0")
+    allowed = cli("config", "set", "daemon.allow_remote", "true")
+
+    assert host.code == 0, host
+    assert "The daemon will not start" in host.err and "allow_remote" in host.err
+    assert allowed.code == 0, allowed
+    assert "will not start" not in allowed.err
+
+
 def test_invalid_variable_names_it(cli):
     listed = cli("config", "list", UNIFLOW_DAEMON_PORT="eighty")
     started = cli("daemon", "start", UNIFLOW_TOKENS_MAX_LIFETIME="a year")

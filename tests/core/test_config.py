@@ -48,6 +48,8 @@ def test_every_key_is_read(write):
         ("[daemon]\nallow_remote = 1\n", "daemon.allow_remote"),
         ('[daemon]\nallowed_hosts = "x"\n', "list of host names"),
         ('[daemon]\nallowed_hosts = ["a b"]\n', "list of host names"),
+        ('[daemon]\nallowed_hosts = ["*"]\n', "not patterns"),
+        ('[daemon]\nallowed_hosts = ["*.example.com"]\n', "not patterns"),
         ("[daemon]\nauth_failure_limit = -2\n", "0 (no limit)"),
         ('[tokens]\ndefault_lifetime = "90 days"\n', "tokens.default_lifetime"),
         ('[tokens]\nmax_lifetime = "0d"\n', "tokens.max_lifetime"),
