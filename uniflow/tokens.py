@@ -182,7 +182,7 @@ _SECRET_LIKE = re.compile(r"uf_[0-9A-Za-z_-]{8,}")
 
 # The CLI's own token for the local daemon is named `cli USER@HOST`; when the CLI
 # makes a new one it revokes the older ones of that name, so people may not take it.
-_CLI_NAME = re.compile(r"cli \S+@\S+")
+_CLI_NAME = re.compile(r"cli\s+\S+@\S+", re.IGNORECASE)
 
 
 def cli_token_name(user: str, host: str) -> str:
@@ -248,6 +248,13 @@ def parse_role(value: str) -> Role:
         ) from None
 
 
+_EXPIRY_FORM = re.compile(
+    r"\d{4}-\d{2}-\d{2}"
+    r"([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}:?\d{2})?)?",
+    re.ASCII,
+)
+
+
 def parse_expiry(text: str) -> datetime:
     """Return the moment a date (``2027-01-31``, its start in UTC) or a date and
     time (``2027-01-31T12:00:00Z``; without an offset, UTC) stands for.
@@ -257,6 +264,10 @@ def parse_expiry(text: str) -> datetime:
     """
     value = text.strip()
     try:
+        # Only the forms above: Python would also take 20270131 or 2027-W05,
+        # which people write by mistake more often than on purpose.
+        if not _EXPIRY_FORM.fullmatch(value):
+            raise ValueError(value)
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time(), UTC)
         moment = datetime.fromisoformat(value)

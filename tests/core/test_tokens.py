@@ -127,11 +127,29 @@ def test_expiry_rules_name_the_fix(kwargs, says):
         # Valid where they are written, but beyond the years Python holds in UTC.
         "9999-12-31T23:59:59-05:00",
         "0001-01-01T00:00:00+01:00",
+        # Python reads these, people rarely mean them.
+        "20270131",
+        "2027-W05",
+        "2027-W05-1",
+        "2027-031",
     ],
 )
 def test_unreadable_expiry_is_refused(text):
     with pytest.raises(TokenError, match="2027-01-31T12:00:00Z"):
         tokens.parse_expiry(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "moment"),
+    [
+        ("2027-01-31", datetime(2027, 1, 31, tzinfo=UTC)),
+        ("2027-01-31T12:00:00Z", datetime(2027, 1, 31, 12, tzinfo=UTC)),
+        ("2027-01-31 12:00", datetime(2027, 1, 31, 12, tzinfo=UTC)),
+        ("2027-01-31T12:00:00.5+02:00", datetime(2027, 1, 31, 10, 0, 0, 500000, UTC)),
+    ],
+)
+def test_expiry_forms_people_write_are_read(text, moment):
+    assert tokens.parse_expiry(text) == moment
 
 
 def test_no_expiry_without_a_maximum():

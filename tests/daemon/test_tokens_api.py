@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -76,9 +78,13 @@ def test_blank_token_name_gets_422(admin, problem):
     assert "name" in body["detail"]
 
 
-def test_the_clis_own_name_gets_422(admin, problem):
-    # The CLI revokes older tokens of its own name when it makes a new one.
-    body = problem(create(admin, "cli root@build-host"), 422)
+@pytest.mark.parametrize(
+    "name", ["cli root@build-host", "Cli root@build-host", "cli  root@build-host"]
+)
+def test_the_clis_own_name_gets_422(admin, problem, name):
+    # The CLI revokes older tokens of its own name when it makes a new one; names
+    # that only look like it would confuse whoever reads the list.
+    body = problem(create(admin, name), 422)
 
     assert "kept for the CLI's own tokens" in body["detail"]
     assert [e["field"] for e in body["errors"]] == ["name"], body
