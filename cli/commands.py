@@ -31,6 +31,7 @@ from uniflow.errors import (
     DurationError,
     FieldError,
     ParameterError,
+    PermissionDenied,
     PipelineNotFound,
     RequestError,
     TokenError,
@@ -252,7 +253,15 @@ def current_project(client: Client) -> str | None:
         return None
     known = {p["name"]: p["path"] for p in client.list_projects()}
     if known.get(project.name) != str(project.root):
-        client.register_project(project.name, str(project.root))
+        try:
+            client.register_project(project.name, str(project.root))
+        except PermissionDenied as exc:
+            raise PermissionDenied(
+                f"The project {project.name!r} in {project.root} is not registered "
+                f"with the server, and registering it was refused: {exc} Ask an "
+                "admin to register it (`uniflow pipelines list` run in its folder "
+                "with an admin token does), or pass --project with a registered one."
+            ) from None
     return project.name
 
 

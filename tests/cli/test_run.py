@@ -233,3 +233,21 @@ def test_broken_project_says_why(cli_daemon, tmp_path):
 
     assert done.code != 0, done
     assert "'odd' has a default" in done.said and "inf" in done.said, done
+
+
+def test_operator_in_an_unregistered_project_is_told_why(cli_daemon, tmp_path):
+    project = tmp_path / "newproj"
+    (project / "pipelines").mkdir(parents=True)
+    (project / "uniflow.toml").write_text('[project]\nname = "newproj"\n')
+    made = cli_daemon.cli(
+        "token", "create", "--name", "op-newproj", "--role", "operator", "-o", "json"
+    )
+    secret = json.loads(made.out)["secret"]
+
+    done = cli_daemon.cli(
+        "run", "hello", cwd=project, UNIFLOW_TOKEN=secret, UNIFLOW_URL=cli_daemon.url
+    )
+
+    assert done.code == 1, done
+    assert "'newproj'" in done.said and "is not registered" in done.said
+    assert "admin" in done.said and "--project" in done.said
