@@ -88,7 +88,7 @@ class TriggerHeaders(BaseModel):
             1 <= len(value) <= 255 and _KEY_CHARS.issuperset(value)
         ):
             raise PydanticCustomError("idempotency_key", _KEY_RULE)
-        if value is not None and tokens.mask_secrets(value) != value:
+        if value is not None and tokens.holds_secret(value):
             # The daemon keeps keys as they are sent, for a day.
             raise PydanticCustomError(
                 "idempotency_key",

@@ -733,22 +733,28 @@ def _segment(value: str, kind: tuple[str, str]) -> str:
     from urllib.parse import quote
 
     what, hint = kind
-    _refuse_secret(value, what, f"; {hint}")
+    # Run and token ids never start with uf_; a project name may, so only a whole
+    # secret is refused there.
+    _refuse_secret(value, what, f"; {hint}", whole=kind is PROJECT)
     if value in ("", ".", "..") or "/" in value or len(value) > _LONGEST_SEGMENT:
         raise RequestError(f"{shorten(repr(value), 80)} is not a {what}; {hint}.")
     return quote(value, safe="")
 
 
-def _refuse_secret(value: str, what: str, hint: str) -> None:
+def _refuse_secret(value: str, what: str, hint: str, *, whole: bool = True) -> None:
     """Refuse a token's secret given where a name or id goes: it would travel in
     the URL, which servers and proxies log.
 
-    Raises:
-        RequestError: ``value`` holds something that looks like a secret.
-    """
-    from uniflow.tokens import mask_secrets
+    Args:
+        whole: Refuse only a whole secret (with a right checksum); otherwise also
+            anything that looks like part of one.
 
-    if mask_secrets(value) != value:
+    Raises:
+        RequestError: ``value`` holds a secret.
+    """
+    from uniflow.tokens import holds_secret, mask_secrets
+
+    if holds_secret(value) if whole else mask_secrets(value) != value:
         raise RequestError(
             f"The {what} given holds a token's secret, not a {what}{hint}. Nothing "
             "was sent; if the secret was pasted anywhere public, rotate it."

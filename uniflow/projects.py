@@ -46,7 +46,7 @@ from uniflow import command_pipelines, paths
 from uniflow.command_pipelines import CommandPipeline
 from uniflow.errors import ConfigError, ProjectError
 from uniflow.runs import timestamp
-from uniflow.tokens import mask_secrets
+from uniflow.tokens import holds_secret
 
 if TYPE_CHECKING:
     from uniflow.store import Store
@@ -103,7 +103,7 @@ def validate_name(name: str) -> str:
         ConfigError: The name is empty, too long or has other characters than
             letters, digits, ``_``, ``.`` and ``-``.
     """
-    if mask_secrets(name) != name:
+    if holds_secret(name):
         raise ConfigError(
             "The project name given holds a token's secret (uf_ and a long random "
             "part); project names are shown in lists and logs, so choose another "

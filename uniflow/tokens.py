@@ -43,6 +43,7 @@ _SECRET = re.compile(f"uf_[0-9A-Za-z]{{{_RANDOM_LENGTH + _CHECKSUM_LENGTH}}}")
 # working, by their hash alone, so that no stored credential is lost; rotating one
 # gives it a checksummed successor.
 _LEGACY_SECRET = re.compile("uf_[0-9A-Za-z_-]{43}")
+_LEGACY_LENGTH = len(SECRET_PREFIX) + 43
 
 DEFAULT_LIFETIME = timedelta(days=90)
 """How long a token lives when its creator says nothing."""
@@ -197,7 +198,7 @@ def check_not_a_secret(value: str, what: str) -> None:
     Raises:
         TokenError: ``value`` holds something that looks like a secret.
     """
-    if mask_secrets(value) != value:
+    if holds_secret(value):
         raise TokenError(
             f"The {what} given holds a token's secret (uf_ and a long random part); "
             f"a {what} is shown to everyone who lists it, so choose another one, and "
@@ -216,6 +217,28 @@ def check_name_is_not_the_clis(name: str) -> None:
             f"Names like {name.strip()!r} ('cli USER@HOST') are kept for the CLI's "
             "own tokens, which it replaces by name; choose another name."
         )
+
+
+def holds_secret(text: str) -> bool:
+    """Whether ``text`` holds a whole secret of a token: one with a right checksum,
+    or one of the 43-character form before checksums.
+
+    Stricter than :func:`mask_secrets`, so that a name such as ``uf_models`` is
+    not taken for one.
+    """
+    start = text.find(SECRET_PREFIX)
+    while start >= 0:
+        current = text[start : start + SECRET_LENGTH]
+        if (
+            _SECRET.fullmatch(current)
+            and _checksum(current[len(SECRET_PREFIX) : -_CHECKSUM_LENGTH])
+            == current[-_CHECKSUM_LENGTH:]
+        ):
+            return True
+        if _LEGACY_SECRET.fullmatch(text[start : start + _LEGACY_LENGTH]):
+            return True
+        start = text.find(SECRET_PREFIX, start + 1)
+    return False
 
 
 def mask_secrets(text: str) -> str:

@@ -149,3 +149,11 @@ def test_exit_at_import_is_explained(tmp_path):
     root = make_project(tmp_path / "p", a="import sys\nsys.exit(3)\n")
     with pytest.raises(PipelineError, match=r"sys.exit\(3\) when imported"):
         Catalog().describe(root)
+
+
+def test_names_that_only_start_like_a_secret_are_fine():
+    from uniflow import tokens
+
+    assert projects.validate_name("uf_models") == "uf_models"
+    with pytest.raises(ConfigError, match="holds a token's secret"):
+        projects.validate_name(tokens.new_secret())

@@ -414,3 +414,22 @@ def test_secrets_are_masked_wherever_quoted(store):
     assert secret[3:12] not in masked
     assert "tok_5d41402abc4b" in masked
     assert masked.count("a secret, not shown") == 2
+
+
+def test_holds_secret_finds_whole_secrets_only():
+    import secrets as random
+
+    secret = tokens.new_secret()
+    legacy = "uf_" + random.token_urlsafe(32)  # as tokens were made before checksums
+    assert len(legacy) == 46
+
+    for text in (secret, f"ci-{secret}", f"x{secret}y", f"name {legacy} here"):
+        assert tokens.holds_secret(text), text
+    for text in (
+        "uf_models",
+        "uf_training_pipeline_v2",
+        secret[:-1],  # cut short
+        secret[:-1] + ("0" if secret[-1] != "0" else "1"),  # a wrong checksum
+        "uf_" + "a" * 40,
+    ):
+        assert not tokens.holds_secret(text), text
