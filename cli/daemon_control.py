@@ -73,8 +73,10 @@ def start(host: str, port: int) -> tuple[DaemonState, bool]:
 def _spawn(host: str, port: int) -> DaemonState:
     log = paths.daemon_log()
     env = {k: v for k, v in os.environ.items() if k != "UNIFLOW_TOKEN"}
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    paths.keep_private(log)  # one left open to others by an older version
+    paths.keep_private(
+        log
+    )  # not a link; closed to others if an older version left it open
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | paths.NO_FOLLOW, 0o600)
     with os.fdopen(fd, "ab") as out:
         process = subprocess.Popen(
             [

@@ -17,7 +17,9 @@ def exclusive(name: str) -> Iterator[None]:
     Two ``uniflow run`` started together on a fresh machine would otherwise both
     start a daemon, or both provision a token and revoke each other's.
     """
-    fd = os.open(paths.home() / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(
+        paths.home() / f"{name}.lock", os.O_RDWR | os.O_CREAT | paths.NO_FOLLOW, 0o600
+    )
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

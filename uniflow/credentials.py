@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from uniflow import paths
-from uniflow.errors import CredentialError
+from uniflow.errors import ConfigError, CredentialError
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -391,6 +391,13 @@ def _read_file() -> dict[str, str]:
     """Return the fallback file's map of server URL to token (empty if none)."""
     path = paths.credentials_file()
     try:
+        # Before reading: a link or a file of another user's is not ours to trust.
+        paths.keep_private(path)
+    except ConfigError as exc:
+        raise CredentialError(
+            f"The credential file {exc} Or set {TOKEN_ENV} instead."
+        ) from None
+    try:
         data = paths.read_bounded(path, _MOST_FILE_BYTES)
     except FileNotFoundError:
         return {}
@@ -409,9 +416,6 @@ def _read_file() -> dict[str, str]:
             f"The credential file {str(path)!r} is over 1 MiB, far more than tokens "
             "take; delete it and store the token again."
         )
-    # Written by hand or copied in under the usual umask: the tokens in it are the
-    # user's alone.
-    paths.keep_private(path)
     text = data.decode("utf-8", errors="replace")
 
     try:

@@ -42,7 +42,9 @@ def take_lock() -> int | None:
 
     The kernel drops the lock when the holder exits, even through ``kill -9``.
     """
-    fd = os.open(paths.home() / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(
+        paths.home() / LOCK_NAME, os.O_RDWR | os.O_CREAT | paths.NO_FOLLOW, 0o600
+    )
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -14,6 +14,8 @@ from pathlib import Path
 from uniflow.errors import ConfigError
 
 HOME_ENV = "UNIFLOW_HOME"
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+"""For ``os.open`` of a file in the data folder: a symbolic link there is refused."""
 
 
 def home() -> Path:
@@ -39,24 +41,45 @@ def home() -> Path:
         ) from None
     if not path.is_dir():
         raise ConfigError(f"{str(path)!r} is not a folder; set {HOME_ENV} to one.")
-    keep_private(path)
+    keep_private(path, link_ok=True)
     return path
 
 
-def keep_private(path: Path) -> None:
-    """Take away other users' access to a file or folder of ours made beforehand.
+def keep_private(path: Path, *, link_ok: bool = False) -> None:
+    """Make sure only the user can reach a file or folder of UniFlow's.
 
     A folder made by `mkdir`, or a store or credential file left by an older
-    version or copied in, follows the usual umask and may be open to others; the
-    tokens' hashes, the credentials and the names of runs and projects are the
-    user's alone. A missing path, or one owned by someone else, is left as it is.
+    version or copied in, follows the usual umask and may be open to others: it is
+    closed to them. One that belongs to another user, who could change the tokens
+    kept there whatever its mode, or a symbolic link, which could lead writes
+    anywhere, is refused. A missing path is left for the caller to make.
+
+    Args:
+        link_ok: The path may be a symbolic link (the data folder itself, which a
+            user may keep elsewhere); what it leads to is checked.
+
+    Raises:
+        ConfigError: The path is a symbolic link, or belongs to another user.
     """
     try:
-        info = path.stat()
+        info = path.stat() if link_ok else path.lstat()
     except FileNotFoundError:
         return
-    if info.st_mode & 0o077 and info.st_uid == os.getuid():
-        path.chmod(0o700 if path.is_dir() else 0o600)
+    if stat.S_ISLNK(info.st_mode):
+        raise ConfigError(
+            f"{str(path)!r} is a symbolic link; UniFlow writes there, so it must be "
+            "a file of its own: remove the link.",
+            path=path,
+        )
+    if info.st_uid != os.getuid():
+        raise ConfigError(
+            f"{str(path)!r} belongs to another user (uid {info.st_uid}), who could "
+            "change what UniFlow keeps there; use a data folder of your own (set "
+            f"{HOME_ENV}), or take it over with chown.",
+            path=path,
+        )
+    if info.st_mode & 0o077:
+        path.chmod(0o700 if stat.S_ISDIR(info.st_mode) else 0o600)
 
 
 def read_bounded(path: Path, most: int) -> bytes | None:

@@ -187,3 +187,20 @@ def test_start_closes_a_log_and_runs_folder_left_open(cli):
         assert (cli.home / "daemon.log").read_text().startswith("before\n")
     finally:
         cli("daemon", "stop")
+
+
+def test_start_refuses_a_log_that_is_a_link(cli, tmp_path):
+    # A link planted while the folder was open to others must not lead the
+    # daemon's writes, or a change of mode, to another file.
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    victim.chmod(0o644)
+    (cli.home / "daemon.log").symlink_to(victim)
+
+    started = cli("daemon", "start", "--port", "0")
+
+    assert started.code != 0, started
+    assert "symbolic link" in started.said
+    assert victim.read_text() == "untouched\n"
+    assert victim.stat().st_mode & 0o777 == 0o644
+    assert cli.state() is None

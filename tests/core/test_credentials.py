@@ -204,21 +204,34 @@ def test_broken_file_is_reported(server: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "make",
+    ("make", "says"),
     [
-        lambda path: path.symlink_to("/dev/zero"),
-        lambda path: os.mkfifo(path),
-        lambda path: path.mkdir(),
+        (lambda path: path.symlink_to("/dev/zero"), "is a symbolic link"),
+        (lambda path: os.mkfifo(path), "not a regular file"),
+        (lambda path: path.mkdir(), "not a regular file"),
     ],
     ids=["link-to-dev-zero", "fifo", "folder"],
 )
-def test_credential_file_that_is_no_file_is_reported(server: str, make) -> None:
+def test_credential_file_that_is_no_file_is_reported(server: str, make, says) -> None:
     paths.home().mkdir(parents=True, exist_ok=True)
     make(paths.credentials_file())
 
     # At once: neither an endless device nor a FIFO without a writer may hang it.
-    with pytest.raises(CredentialError, match="not a regular file"):
+    with pytest.raises(CredentialError, match=says):
         credentials.get(server)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file away needs root")
+def test_credential_file_of_another_user_is_refused(server: str) -> None:
+    paths.home().mkdir(parents=True, exist_ok=True)
+    path = paths.credentials_file()
+    path.write_text(json.dumps({server: SECRET}), encoding="utf-8")
+    os.chown(path, 65534, 65534)  # nobody, who could have written any token there
+
+    with pytest.raises(CredentialError, match="belongs to another user") as caught:
+        credentials.get(server)
+
+    assert SECRET not in str(caught.value)
 
 
 def test_huge_credential_file_is_reported(server: str) -> None:

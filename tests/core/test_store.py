@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import stat
 from contextlib import closing
@@ -298,3 +299,49 @@ def test_runs_json_follows_every_change(store, tmp_path):
     with sqlite3.connect(store.path) as db:
         db.execute("DELETE FROM runs WHERE run_id = 'run_1'")
     assert [r["run_id"] for r in json.loads(reader.runs_json()[0])] == ["run_2"]
+
+
+ROOT_ONLY = pytest.mark.skipif(
+    os.geteuid() != 0, reason="giving a file away needs root"
+)
+
+
+@ROOT_ONLY
+def test_data_folder_of_another_user_is_refused(tmp_path, monkeypatch):
+    from uniflow import paths
+    from uniflow.errors import ConfigError
+
+    folder = tmp_path / "planted"
+    folder.mkdir()
+    folder.chmod(0o777)
+    os.chown(folder, 65534, 65534)  # nobody, who could plant tokens in it
+    monkeypatch.setenv("UNIFLOW_HOME", str(folder))
+
+    with pytest.raises(ConfigError, match="belongs to another user"):
+        paths.home()
+    assert folder.stat().st_mode & 0o777 == 0o777  # not taken over either
+
+
+@ROOT_ONLY
+def test_store_of_another_user_is_refused(tmp_path):
+    from uniflow.errors import ConfigError
+
+    SQLiteStore(tmp_path / "uniflow.db").close()
+    os.chown(tmp_path / "uniflow.db", 65534, 65534)
+
+    with pytest.raises(ConfigError, match="belongs to another user"):
+        SQLiteStore(tmp_path / "uniflow.db")
+
+
+def test_store_that_is_a_link_is_refused(tmp_path):
+    from uniflow.errors import ConfigError
+
+    elsewhere = tmp_path / "elsewhere.db"
+    SQLiteStore(elsewhere).close()
+    elsewhere.chmod(0o644)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "uniflow.db").symlink_to(elsewhere)
+
+    with pytest.raises(ConfigError, match="symbolic link"):
+        SQLiteStore(tmp_path / "home" / "uniflow.db")
+    assert elsewhere.stat().st_mode & 0o777 == 0o644  # not touched through the link
