@@ -488,14 +488,20 @@ def token_rotate(
         if rotation.not_kept is not None:
             raise CredentialError(
                 f"{rotation.not_kept} The new secret above could not be kept, so "
-                f"this CLI still holds the old one: keep the new one with `uniflow "
-                f"login --url {session.url}`, or set {credentials.TOKEN_ENV} to it."
+                f"this CLI still holds the old one: set {credentials.TOKEN_ENV} to "
+                f"the new one, or keep it with `uniflow login --url {session.url}` "
+                "once the keyring works."
             )
         if rotation.own:
+            also = (
+                f" The copy kept in the {rotation.also_kept_in} was replaced too."
+                if rotation.also_kept_in
+                else ""
+            )
             err.print(
                 render.plain(
                     f"This was the token in {credentials.TOKEN_ENV}; set it to the "
-                    "new secret.",
+                    f"new secret.{also}",
                     "yellow",
                 )
             )

@@ -198,6 +198,9 @@ class Rotation:
     unless that came from ``UNIFLOW_TOKEN``, which only the user can change."""
     not_kept: CredentialError | None = None
     """Why the session's own new secret could not be kept: it must be shown."""
+    also_kept_in: str | None = None
+    """Where a kept copy of the old secret was replaced, when the session's own
+    token came from ``UNIFLOW_TOKEN``."""
 
 
 def rotate(
@@ -214,9 +217,27 @@ def rotate(
     credential = session.credential
     if not own or credential is None or credential.source.startswith("environment"):
         token = call(session, errors, lambda c: c.rotate_token(token_id, grace=grace))
-        return Rotation(token, own, None)
+        if not own or credential is None:
+            return Rotation(token, own, None)
+        # From UNIFLOW_TOKEN, which only the user can change; but a copy of the old
+        # secret kept for this server would be used, and refused, once it is
+        # unset (and against the local daemon, replaced by a token that revokes
+        # this new one).
+        try:
+            also = credentials.replace_kept(
+                session.url, credential.secret, token["secret"]
+            )
+        except CredentialError as exc:
+            return Rotation(token, own, None, not_kept=exc)
+        return Rotation(token, own, None, also_kept_in=also)
 
     with exclusive("provision") if session.local else nullcontext(), session.rotating:
+        try:
+            # First make sure the new secret can be kept: once rotated, the old one
+            # no longer works, and the new one would live on the screen only.
+            credentials.store(session.url, credential.secret)
+        except CredentialError as exc:
+            raise CredentialError(f"{exc} The token was not rotated.") from None
         with session.client() as client:
             token = client.rotate_token(token_id, grace=grace)
         # At once, before the keyring is asked: a request refused meanwhile takes it.

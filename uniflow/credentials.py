@@ -109,8 +109,11 @@ def get(server_url: str, *, interactive: bool = True) -> Credential | None:
     from_env = os.environ.get(TOKEN_ENV, "").strip()
     if from_env:
         return Credential(from_env, f"environment variable {TOKEN_ENV}")
+    return _kept(_key(server_url), interactive=interactive)
 
-    key = _key(server_url)
+
+def _kept(key: str, *, interactive: bool = True) -> Credential | None:
+    """Return the token kept for a server's key, in the keyring or the file."""
     failure: _KeyringFailed | None = None
     try:
         if interactive:
@@ -155,7 +158,29 @@ def store(server_url: str, secret: str) -> Stored:
             did not answer in time, or the fallback file cannot be written.
     """
     _refuse_when_env_is_set("store another token")
+    return _keep(_key(server_url), secret)
+
+
+def replace_kept(server_url: str, old: str, new: str) -> str | None:
+    """Replace the token kept for a server if it is ``old``, even while
+    ``UNIFLOW_TOKEN`` is set: after a rotation, a kept copy of the old secret
+    could only mislead.
+
+    Returns:
+        Where the new secret went, or None when another token, or none, is kept.
+
+    Raises:
+        CredentialError: The keyring or the fallback file failed.
+    """
     key = _key(server_url)
+    kept = _kept(key)
+    if kept is None or not secrets.compare_digest(kept.secret, old):
+        return None
+    return _keep(key, new).location
+
+
+def _keep(key: str, secret: str) -> Stored:
+    """Keep a token for a server's key in the OS keyring, or in the fallback file."""
     if not secret:
         raise CredentialError(
             f"Refusing to store an empty token for {key!r}; pass the token's secret."

@@ -220,41 +220,98 @@ def test_login_status_logout_with_a_real_keyring(
     assert "uniflow login" in after.said
 
 
-def test_own_rotation_shows_the_secret_a_keyring_refuses(
-    cli_daemon, make_cli, tmp_path
-):
+def _remote_cli_with_a_keyring(cli_daemon, make_cli, tmp_path, backend):
+    """A CLI of another home whose token for the daemon is kept in a keyring that
+    refuses new secrets; return it, its environment and its token."""
     made = json.loads(
         cli_daemon.cli(
-            "token", "create", "--name", "remote-rot", "--role", "viewer", "-o", "json"
+            "token",
+            "create",
+            "--name",
+            f"rot-{backend}",
+            "--role",
+            "viewer",
+            "-o",
+            "json",
         ).out
     )
     kept = tmp_path / "keyring.json"
     kept.write_text(json.dumps({cli_daemon.url: made["secret"]}))
     (tmp_path / "other").mkdir(mode=0o700)
-    other = make_cli(tmp_path / "other")
     env = {
         "PYTHONPATH": str(Path(__file__).parents[1] / "fixtures" / "keyrings"),
-        "PYTHON_KEYRING_BACKEND": "readonly_keyring.ReadOnly",
+        "PYTHON_KEYRING_BACKEND": f"readonly_keyring.{backend}",
         "READONLY_KEYRING_FILE": str(kept),
         "UNIFLOW_URL": cli_daemon.url,
     }
+    return make_cli(tmp_path / "other"), env, made
+
+
+def _works(url, secret):
+    with httpx.Client(base_url=url) as client:
+        answer = client.get(
+            "/api/v1/token", headers={"Authorization": f"Bearer {secret}"}
+        )
+    return answer.status_code == 200
+
+
+def test_own_rotation_waits_for_a_keyring_that_keeps(cli_daemon, make_cli, tmp_path):
+    other, env, made = _remote_cli_with_a_keyring(
+        cli_daemon, make_cli, tmp_path, "ReadOnly"
+    )
+
+    done = other("token", "rotate", "--token-id", made["token_id"], **env)
+
+    # Nothing rotated: the old secret, the one kept, still works.
+    assert done.code == 1, done
+    assert "refused to keep the token" in done.said and "not rotated" in done.said
+    assert _works(cli_daemon.url, made["secret"])
+
+
+def test_own_rotation_shows_the_secret_a_keyring_refuses(
+    cli_daemon, make_cli, tmp_path
+):
+    other, env, made = _remote_cli_with_a_keyring(
+        cli_daemon, make_cli, tmp_path, "SameOnly"
+    )
     assert other("auth", "status", **env).code == 0
 
     done = other("token", "rotate", "--token-id", made["token_id"], "-o", "json", **env)
 
-    # The old token is gone and the keyring kept nothing: the secret printed is
-    # the only way back in, so it is printed, and the command says what to do.
+    # The keyring refused only after the rotation: the secret printed is the only
+    # way back in, so it is printed, and the command says what to do.
     assert done.code == 1, done
     secret = json.loads(done.out)["secret"]
     assert "refused to keep the token" in done.said
     assert "UNIFLOW_TOKEN" in done.said and "uniflow login" in done.said
-    with httpx.Client(base_url=cli_daemon.url) as client:
-        headers = {"Authorization": f"Bearer {secret}"}
-        assert client.get("/api/v1/token", headers=headers).json()["name"] == (
-            "remote-rot"
-        )
-        headers = {"Authorization": f"Bearer {made['secret']}"}
-        assert client.get("/api/v1/token", headers=headers).status_code == 401
+    assert _works(cli_daemon.url, secret)
+    assert not _works(cli_daemon.url, made["secret"])
+
+
+def test_rotating_the_env_token_replaces_its_kept_copy(cli):
+    (cli.home / "config.toml").write_text("[daemon]\nport = 0\n")
+    [own] = _own_tokens(cli)
+    kept = json.loads((cli.home / "credentials.json").read_text())
+    [(url, old)] = kept.items()
+
+    done = cli(
+        "token",
+        "rotate",
+        "--token-id",
+        own["token_id"],
+        "-o",
+        "json",
+        UNIFLOW_TOKEN=old,
+    )
+    new = json.loads(done.out)["secret"]
+    # Without UNIFLOW_TOKEN now: the kept copy is the new secret, so nothing is
+    # made again and the new token stays.
+    after = _own_tokens(cli)
+
+    assert done.code == 0, done
+    assert json.loads((cli.home / "credentials.json").read_text()) == {url: new}
+    assert [t["state"] for t in after if t["token_id"] != own["token_id"]] == ["active"]
+    assert _works(url, new)
 
 
 @pytest.mark.parametrize("spoil", ["checksum", "revoked", "empty"])

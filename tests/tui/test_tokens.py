@@ -250,7 +250,7 @@ def test_own_rotation_a_keyring_refuses_shows_the_secret(
     kept = tmp_path / "keyring.json"
     kept.write_text(json.dumps({tui_daemon.url: own["secret"]}))
     monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "fixtures/keyrings"))
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "readonly_keyring.ReadOnly")
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "readonly_keyring.SameOnly")
     monkeypatch.setenv("READONLY_KEYRING_FILE", str(kept))
     monkeypatch.setenv("UNIFLOW_URL", tui_daemon.url)
     monkeypatch.delenv("DISPLAY", raising=False)
