@@ -465,6 +465,8 @@ class Client:
             APIError: The server refused: 401, 403 (needs admin), 409 (the name
                 is taken), 422 (a bad role, project or expiry).
         """
+        if project is not None:
+            _refuse_secret(project, "project name", "", whole=True)
         body: dict[str, Any] = {"name": name, "role": role}
         options = {
             "project": project,
@@ -691,6 +693,14 @@ def check_url(url: str) -> str:
             f"{type(url).__name__}."
         )
     url = url.strip().rstrip("/")
+    from uniflow.tokens import mask_secrets
+
+    if mask_secrets(url) != url:
+        raise ConfigError(
+            "A server address must not hold a token's secret: it would travel in "
+            "every request's URL. Give the address as 'http://HOST:PORT', and the "
+            "token with `uniflow login` or UNIFLOW_TOKEN."
+        )
     try:
         parts = urlsplit(url)
         valid = (
@@ -699,7 +709,9 @@ def check_url(url: str) -> str:
             and not (parts.username or parts.password or parts.query or parts.fragment)
         )
         parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
+        # A host name no resolver takes, such as one with an undecodable byte.
+        (parts.hostname or "").encode("idna")
+    except (ValueError, UnicodeError):
         valid = False
     if not valid and "@" in url:
         # Not quoted: the user name and password would be in the message.
@@ -756,8 +768,9 @@ def _refuse_secret(value: str, what: str, hint: str, *, whole: bool = True) -> N
 
     if holds_secret(value) if whole else mask_secrets(value) != value:
         raise RequestError(
-            f"The {what} given holds a token's secret, not a {what}{hint}. Nothing "
-            "was sent; if the secret was pasted anywhere public, rotate it."
+            f"The {what} given holds a token's secret, which is never sent as "
+            f"one{hint}. Nothing was sent; if the secret was pasted anywhere public, "
+            "rotate it."
         )
 
 

@@ -204,6 +204,12 @@ def register(store: Store, name: str, path: str) -> bool:
             names another project, or the name belongs to another folder.
         ConfigError: Its ``uniflow.toml`` is invalid.
     """
+    if holds_secret(path):
+        # Paths are listed to every token that may read projects.
+        raise ProjectError(
+            "The project path given holds a token's secret; move the project to a "
+            "folder whose path does not, and rotate that token if the secret is real."
+        )
     root = Path(path)
     if not root.is_absolute():
         raise ProjectError(f"The project path {path!r} must be absolute.")

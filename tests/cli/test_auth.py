@@ -418,6 +418,7 @@ def test_secret_given_as_token_id_is_refused_unsent(cli, command):
         ["runs", "cancel", "{secret}"],
         ["runs", "list", "--pipeline", "{secret}"],
         ["projects", "remove", "{secret}"],
+        ["token", "create", "--name", "x", "--role", "viewer", "--project", "{secret}"],
     ],
     ids=lambda args: "-".join(args[:2]),
 )
@@ -464,3 +465,18 @@ def test_logout_from_the_local_daemon_says_what_follows(cli):
     states = {t["token_id"]: t["state"] for t in _own_tokens(cli)}
     assert states[before["token_id"]] == "revoked"
     assert list(states.values()).count("active") == 1
+
+
+@pytest.mark.parametrize("where", ["flag", "variable"])
+def test_secret_in_the_server_address_is_refused_unsent(cli, where):
+    secret = tokens.new_secret()
+    url = f"http://127.0.0.1:9/{secret}"
+
+    if where == "flag":
+        done = cli("--server", url, "runs", "list", UNIFLOW_TOKEN=tokens.new_secret())
+    else:
+        done = cli("runs", "list", UNIFLOW_URL=url, UNIFLOW_TOKEN=tokens.new_secret())
+
+    assert done.code == 2, done
+    assert "must not hold a token's secret" in done.said
+    assert secret not in done.out + done.err

@@ -179,3 +179,19 @@ def test_name_holding_a_secret_gets_422_unquoted(admin, tmp_path, problem):
     assert "holds a token's secret" in body["detail"]
     assert secret not in answer.text
     assert secret not in project_names(admin)
+
+
+def test_path_holding_a_secret_gets_422_unquoted(admin, tmp_path, problem):
+    from uniflow import tokens
+
+    secret = tokens.new_secret()
+    folder = make_project(tmp_path / f"d{secret}", "leakypath")
+
+    answer = admin.post(
+        "/api/v1/projects", json={"name": "leakypath", "path": str(folder)}
+    )
+
+    body = problem(answer, 422)
+    assert "holds a token's secret" in body["detail"]
+    assert secret not in answer.text
+    assert secret not in admin.get("/api/v1/projects").text
