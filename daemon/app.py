@@ -399,8 +399,9 @@ def _add_status_route(api: APIBlueprint, supervisor: Supervisor) -> None:
         "/status",
         tags=[Tag(name="daemon")],
         summary="Show the daemon's load",
-        description="Return how many runs are running and queued, how many may run "
-        "at once, and whether the daemon takes new runs. Needs the viewer role.",
+        description="Return how many runs are running and queued (for a token "
+        "limited to one project, that project's), how many may run at once, and "
+        "whether the daemon takes new runs. Needs the viewer role.",
         responses={200: DaemonStatus},
     )
     @auth.requires(Role.VIEWER)
@@ -409,7 +410,7 @@ def _add_status_route(api: APIBlueprint, supervisor: Supervisor) -> None:
             version=uniflow.__version__,
             accepting_runs=supervisor.accepting,
             max_concurrent_runs=supervisor.max_concurrent,
-            runs=supervisor.counts(),
+            runs=supervisor.counts(g.token.project),
         )
 
 

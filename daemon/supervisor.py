@@ -381,11 +381,12 @@ class Supervisor:
         """Queue a run that is already stored as ``queued``."""
         self._queue.put(run_id)
 
-    def counts(self) -> dict[str, int]:
-        """Return how many runs are running and how many wait in the queue."""
+    def counts(self, project: str | None = None) -> dict[str, int]:
+        """Return how many runs are running and how many wait in the queue; only
+        those of ``project`` when it is given."""
         return {
-            "running": len(self._store.run_ids_in(RunStatus.RUNNING)),
-            "queued": len(self._store.run_ids_in(RunStatus.QUEUED)),
+            "running": len(self._store.run_ids_in(RunStatus.RUNNING, project)),
+            "queued": len(self._store.run_ids_in(RunStatus.QUEUED, project)),
         }
 
     def cancel(self, run_id: str, reason: str) -> Run:

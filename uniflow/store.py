@@ -211,7 +211,9 @@ class Store(Protocol):
         after: str | None = None,
     ) -> tuple[str, str | None]: ...
     def update_run(self, run_id: str, **fields: Any) -> None: ...
-    def run_ids_in(self, status: RunStatus) -> list[str]: ...
+    def run_ids_in(
+        self, status: RunStatus, project: str | None = None
+    ) -> list[str]: ...
     def save_step(self, run_id: str, step: StepRecord) -> None: ...
     def close_steps(self, run_id: str, state: str, at: str) -> None: ...
     def prune_runs(self, finished_before: str) -> list[str]: ...
@@ -666,11 +668,19 @@ class SQLiteStore:
                 (*values.values(), run_id),
             )
 
-    def run_ids_in(self, status: RunStatus) -> list[str]:
-        """Return the ids of the runs in ``status``, oldest first."""
-        rows = self._db.execute(
-            "SELECT run_id FROM runs WHERE status = ? ORDER BY seq", (status.value,)
-        )
+    def run_ids_in(self, status: RunStatus, project: str | None = None) -> list[str]:
+        """Return the ids of the runs in ``status``, oldest first; only those of
+        ``project`` when it is given."""
+        if project is None:
+            rows = self._db.execute(
+                "SELECT run_id FROM runs WHERE status = ? ORDER BY seq",
+                (status.value,),
+            )
+        else:
+            rows = self._db.execute(
+                "SELECT run_id FROM runs WHERE status = ? AND project = ? ORDER BY seq",
+                (status.value, project),
+            )
         return [row["run_id"] for row in rows]
 
     def close_steps(self, run_id: str, state: str, at: str) -> None:

@@ -94,3 +94,21 @@ def test_run_queries_never_scan_the_runs_table(app_and_store):
     plans = {query: _plan(store, query) for query in queries}
     scans = {q: plan for q, plan in plans.items() if FULL_SCAN.search(" | ".join(plan))}
     assert not scans, "\n".join(f"{plan}: {q}" for q, plan in scans.items())
+
+
+def test_status_counts_only_a_scoped_tokens_project(app_and_store):
+    # Not a query plan, but the same store of queued runs in two projects serves.
+    app, store, secret, scoped = app_and_store
+    client = app.test_client()
+
+    def queued(token: str) -> int:
+        answer = client.get(
+            "/api/v1/status", headers={"Authorization": f"Bearer {token}"}
+        )
+        return int(answer.json["runs"]["queued"])
+
+    everyone = store.run_ids_in(RunStatus.QUEUED)
+    theirs = [r for r in everyone if store.run(r).project == "proj1"]
+    assert 0 < len(theirs) < len(everyone)
+    assert queued(secret) == len(everyone)
+    assert queued(scoped) == len(theirs)
