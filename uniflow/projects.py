@@ -184,7 +184,10 @@ def find(start: Path) -> Project | None:
     """Return the project whose folder holds ``start``, or None outside any project."""
     start = start.resolve()
     for folder in (start, *start.parents):
-        if (folder / CONFIG_NAME).is_file():
+        config = folder / CONFIG_NAME
+        # Not only a regular file: a FIFO or a device there is a broken project,
+        # which load() says, not the absence of one.
+        if config.exists() and not config.is_dir():
             return load(folder)
     return None
 

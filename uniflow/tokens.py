@@ -18,6 +18,7 @@ import re
 import secrets
 import string
 import time as _time
+import unicodedata
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -212,7 +213,8 @@ def check_name_is_not_the_clis(name: str) -> None:
     Raises:
         TokenError: The name reads ``cli USER@HOST``.
     """
-    if _CLI_NAME.fullmatch(name.strip()):
+    # Compatibility forms too: fullwidth ｃｌｉ reads as cli in a list.
+    if _CLI_NAME.fullmatch(unicodedata.normalize("NFKC", name).strip()):
         raise TokenError(
             f"Names like {name.strip()!r} ('cli USER@HOST') are kept for the CLI's "
             "own tokens, which it replaces by name; choose another name."

@@ -74,9 +74,13 @@ def test_config_that_is_no_small_file_is_refused_at_once(tmp_path, make):
     root.mkdir()
     make(root / "uniflow.toml")
 
-    # At once: neither a FIFO without a writer nor an endless device may hang it.
+    # At once: neither a FIFO without a writer nor an endless device may hang it,
+    # and one found from a folder inside says so too, rather than being passed by.
     with pytest.raises(ConfigError, match="a regular file of at most 1 MiB"):
         projects.load(root)
+    (root / "pipelines").mkdir()
+    with pytest.raises(ConfigError, match="a regular file of at most 1 MiB"):
+        projects.find(root / "pipelines")
 
 
 def test_missing_config_is_refused(tmp_path):

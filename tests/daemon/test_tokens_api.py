@@ -79,7 +79,14 @@ def test_blank_token_name_gets_422(admin, problem):
 
 
 @pytest.mark.parametrize(
-    "name", ["cli root@build-host", "Cli root@build-host", "cli  root@build-host"]
+    "name",
+    [
+        "cli root@build-host",
+        "Cli root@build-host",
+        "cli  root@build-host",
+        "\uff43\uff4c\uff49 root@build-host",  # fullwidth
+        "cli\u00a0root@build-host",  # a no-break space
+    ],
 )
 def test_the_clis_own_name_gets_422(admin, problem, name):
     # The CLI revokes older tokens of its own name when it makes a new one; names
