@@ -231,6 +231,7 @@ class CreateToken(BaseModel):
     )
     no_expiry: bool = Field(
         default=False,
+        strict=True,  # true or false only: "yes" or 1 asking for a token forever
         description="A token that never expires; refused where config.toml sets "
         "`max_lifetime`.",
     )

@@ -191,6 +191,8 @@ def test_token_name_holding_a_secret_gets_422_unquoted(admin, problem):
         ({"expires_in": "1d", "no_expiry": True}, "expires_in"),
         ({"expires_at": "2030-01-01", "no_expiry": True}, "expires_at"),
         ({"project": "nope"}, "project"),
+        ({"no_expiry": "yes"}, "no_expiry"),
+        ({"no_expiry": 1}, "no_expiry"),
     ],
 )
 def test_bad_token_options_get_422(admin, problem, extra, field):
