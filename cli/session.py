@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 
@@ -25,8 +25,16 @@ from uniflow.audit import Action
 from uniflow.cli import daemon_control
 from uniflow.cli.locks import exclusive
 from uniflow.client import Client
-from uniflow.errors import APIError, CredentialError, DaemonNotRunning
+from uniflow.errors import (
+    APIError,
+    AuthenticationError,
+    CredentialError,
+    DaemonNotRunning,
+)
 from uniflow.tokens import Role
+
+if TYPE_CHECKING:
+    from uniflow.store import SQLiteStore
 
 T = TypeVar("T")
 
@@ -110,6 +118,7 @@ def provision_token(
             return
 
         store = SQLiteStore(paths.database())
+        _refuse_over_a_rotation(store, session, refused)
         name = tokens.cli_token_name(getpass.getuser(), socket.gethostname())
         for token in store.tokens():
             # An earlier CLI token whose secret is gone is of no use to anyone.
@@ -143,6 +152,28 @@ def provision_token(
             style="yellow",
         )
     session.credential = credentials.Credential(secret, stored.location)
+
+
+def _refuse_over_a_rotation(
+    store: SQLiteStore, session: Session, refused: str | None
+) -> None:
+    """Refuse to replace a token that was rotated into one that works.
+
+    Its successor's secret was shown to whoever rotated it, maybe to keep; making
+    the CLI a new token would revoke it (the two share a name).
+
+    Raises:
+        AuthenticationError: The refused token has a working successor.
+    """
+    found = store.token_by_hash(tokens.hash_secret(refused)) if refused else None
+    successor = tokens.working_successor(store, found[0]) if found else None
+    if successor is not None:
+        raise AuthenticationError(
+            f"The CLI's own token was rotated into {successor}, whose secret was "
+            "shown to whoever rotated it. Keep that secret with `uniflow login "
+            f"--url {session.url}`, or run `uniflow logout` to have the next "
+            f"command make the CLI a new token (which revokes {successor})."
+        )
 
 
 def _refuses_token(exc: APIError) -> bool:

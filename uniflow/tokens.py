@@ -456,7 +456,7 @@ def authenticate(store: Store, secret: str) -> Token:
         how, fix = "was revoked", "ask an admin for a new one"
         if token.replaced_by:
             how = f"was rotated into {token.replaced_by} and revoked"
-            if _works_on(store, token.replaced_by):
+            if working_successor(store, token):
                 fix = "use the new token's secret, which whoever rotated it was shown"
             else:
                 fix = "the tokens that replaced it no longer work either; " + fix
@@ -475,18 +475,18 @@ def authenticate(store: Store, secret: str) -> Token:
     return token
 
 
-def _works_on(store: Store, token_id: str) -> bool:
-    """Whether the token, or one that replaced it since, still works."""
+def working_successor(store: Store, token: Token) -> str | None:
+    """Return the id of the working token that replaced ``token`` (through one
+    rotation or several), or None when none works."""
+    token_id = token.replaced_by
     for _ in range(100):  # a chain of rotations; more would be a loop
-        token = store.token(token_id)
-        if token is None:
-            return False
-        if token.state() == "active":
-            return True
-        if not token.replaced_by:
-            return False
-        token_id = token.replaced_by
-    return False
+        found = store.token(token_id) if token_id else None
+        if found is None:
+            return None
+        if found.state() == "active":
+            return found.token_id
+        token_id = found.replaced_by
+    return None
 
 
 def revoke(store: Store, token_id: str) -> tuple[Token, list[str]]:

@@ -480,3 +480,37 @@ def test_secret_in_the_server_address_is_refused_unsent(cli, where):
     assert done.code == 2, done
     assert "must not hold a token's secret" in done.said
     assert secret not in done.out + done.err
+
+
+def test_clis_token_rotated_by_another_is_not_replaced_unasked(cli):
+    (cli.home / "config.toml").write_text("[daemon]\nport = 0\n")
+    [own] = _own_tokens(cli)
+    url = cli.state()["url"]
+    other = json.loads(
+        cli(
+            "token", "create", "--name", "other-admin", "--role", "admin", "-o", "json"
+        ).out
+    )["secret"]
+    rotated = cli(
+        "token",
+        "rotate",
+        "--token-id",
+        own["token_id"],
+        "-o",
+        "json",
+        UNIFLOW_TOKEN=other,
+    )
+    new = json.loads(rotated.out)["secret"]
+
+    # The CLI still holds the old secret; making itself a token would revoke the
+    # one just handed out, so it says what to do instead.
+    refused = cli("runs", "list")
+
+    assert refused.code == 4, refused
+    assert "was rotated into" in refused.said and "uniflow logout" in refused.said
+    assert _works(url, new)
+
+    # Asked for, it does: logout, and the next command makes a new token.
+    assert cli("logout").code == 0
+    assert cli("runs", "list").code == 0
+    assert not _works(url, new)
