@@ -715,6 +715,24 @@ def daemon_run(host: HostOption = None, port: PortOption = None) -> None:
     raise typer.Exit(commands.daemon_run(host, port))
 
 
+def _refuse_secret_arguments(args: list[str]) -> None:
+    """Stop before anything is done when an argument holds a token's secret.
+
+    Every user of the machine can read a process's arguments, and an error about
+    a misplaced one would print it again.
+    """
+    from uniflow import tokens
+
+    if any(tokens.holds_secret(arg) for arg in args):
+        _consoles.err.print(
+            "Error: an argument holds a token's secret. Secrets are never given as "
+            "arguments: every user of this machine can read those (`ps`). Nothing "
+            "was done. Give a token with `uniflow login` (it reads standard input) "
+            "or UNIFLOW_TOKEN, and rotate this one, as others may have seen it."
+        )
+        sys.exit(ExitCode.USAGE)
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Run the command line and turn UniFlow's errors into messages and exit codes.
 
@@ -722,12 +740,15 @@ def main(argv: list[str] | None = None) -> Any:
     """
     from uniflow.errors import UniFlowError
 
-    for arg in sys.argv[1:] if argv is None else argv:
+    args = sys.argv[1:] if argv is None else argv
+    for arg in args:
         try:
             arg.encode("utf-8")
         except UnicodeEncodeError:
             _consoles.err.print(f"Error: the argument {arg!r} is not valid UTF-8 text.")
             sys.exit(ExitCode.USAGE)
+    if any("uf_" in arg for arg in args):
+        _refuse_secret_arguments(args)
     if completion.COMPLETE_VAR in os.environ:
         completion.prepare()
     try:

@@ -400,7 +400,8 @@ def test_own_token_never_goes_to_a_squatter_on_the_daemons_port(cli):
 
 @pytest.mark.parametrize("command", ["revoke", "rotate"])
 def test_secret_given_as_token_id_is_refused_unsent(cli, command):
-    secret = tokens.new_secret()
+    # Cut short: a whole one is refused sooner, as any argument holding one is.
+    secret = tokens.new_secret()[:24]
 
     done = cli("token", command, "--token-id", secret)
 
@@ -439,14 +440,37 @@ def test_secret_given_as_a_name_is_refused_unsent(cli, args):
     assert secret not in done.out + done.err
 
 
-def test_secret_given_as_a_pipeline_is_not_quoted_back(cli_daemon):
-    secret = tokens.new_secret()
+def test_part_of_a_secret_given_as_a_pipeline_is_not_quoted_back(cli_daemon):
+    secret = tokens.new_secret()[:24]
 
     done = cli_daemon.cli("pipelines", "show", secret)
 
     assert done.code != 0, done
     assert "a secret, not shown" in done.err
     assert secret not in done.out + done.err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["login", "--url", "http://127.0.0.1:9", "{secret}"],  # an extra argument
+        ["{secret}"],  # no such command
+        ["runs", "list", "--status", "{secret}"],  # no such status
+        ["run", "hello", "-p", "token={secret}"],
+        ["token", "revoke", "--token-id", "{secret}"],
+    ],
+    ids=["login", "command", "status", "parameter", "token-id"],
+)
+def test_argument_holding_a_secret_stops_everything(cli, args):
+    secret = tokens.new_secret()
+
+    done = cli(*[arg.format(secret=secret) for arg in args])
+
+    assert done.code == 2, done
+    assert "an argument holds a token's secret" in done.said
+    assert "rotate this one" in done.said
+    assert secret not in done.out + done.err
+    assert cli.state() is None  # no daemon was started, nothing was asked
 
 
 def test_logout_from_the_local_daemon_says_what_follows(cli):
@@ -478,7 +502,11 @@ def test_secret_in_the_server_address_is_refused_unsent(cli, where):
         done = cli("runs", "list", UNIFLOW_URL=url, UNIFLOW_TOKEN=tokens.new_secret())
 
     assert done.code == 2, done
-    assert "must not hold a token's secret" in done.said
+    assert (
+        "an argument holds a token's secret"
+        if where == "flag"
+        else "must not hold a token's secret"
+    ) in done.said
     assert secret not in done.out + done.err
 
 
