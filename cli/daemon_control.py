@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -73,10 +74,22 @@ def start(host: str, port: int) -> tuple[DaemonState, bool]:
 def _spawn(host: str, port: int) -> DaemonState:
     log = paths.daemon_log()
     env = {k: v for k, v in os.environ.items() if k != "UNIFLOW_TOKEN"}
-    paths.keep_private(
-        log
-    )  # not a link; closed to others if an older version left it open
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | paths.NO_FOLLOW, 0o600)
+    # Not a link, nor a FIFO that would block the open; closed to others if an
+    # older version left it open.
+    paths.keep_private(log)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | paths.NO_FOLLOW
+    try:
+        fd = os.open(log, flags, 0o600)
+    except OSError as exc:
+        raise DaemonError(
+            f"Cannot write the daemon's log {str(log)!r} ({exc.strerror}); remove "
+            "whatever is in its place."
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise DaemonError(
+            f"The daemon's log {str(log)!r} is not a regular file; remove it."
+        )
     with os.fdopen(fd, "ab") as out:
         process = subprocess.Popen(
             [
@@ -154,9 +167,21 @@ def stop(timeout: float = STOP_TIMEOUT) -> DaemonState | None:
 
 
 def _log_tail() -> str:
+    # The last line only, read from the end: the log grows for as long as the data
+    # folder lives, and a FIFO in its place must not hang the CLI.
     try:
-        lines = paths.daemon_log().read_text(encoding="utf-8", errors="replace")
+        fd = os.open(paths.daemon_log(), os.O_RDONLY | os.O_NONBLOCK | paths.NO_FOLLOW)
     except OSError:
         return "no log"
-    tail = [line for line in lines.strip().splitlines() if line.strip()][-1:]
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return "no log"
+        os.lseek(fd, max(0, info.st_size - 16 * 1024), os.SEEK_SET)
+        text = os.read(fd, 16 * 1024).decode("utf-8", errors="replace")
+    except OSError:
+        return "no log"
+    finally:
+        os.close(fd)
+    tail = [line for line in text.strip().splitlines() if line.strip()][-1:]
     return tail[0] if tail else "no log"

@@ -25,7 +25,7 @@ from typing import IO, Any, NamedTuple, Protocol
 from uniflow import paths
 from uniflow._context import EVENTS_FILE
 from uniflow.command_pipelines import signal_name
-from uniflow.errors import RunFinished, RunNotFound
+from uniflow.errors import ConfigError, RunFinished, RunNotFound
 from uniflow.runs import Run, RunStatus, StepRecord, timestamp
 from uniflow.store import Store
 
@@ -351,7 +351,13 @@ class Supervisor:
         """
         # Run folders hold the runs' output; one an older version left open to
         # others is closed to them.
-        paths.keep_private(paths.runs_folder())
+        runs = paths.runs_folder()
+        paths.keep_private(runs)
+        if runs.exists() and not runs.is_dir():
+            raise ConfigError(
+                f"{str(runs)!r} should be the folder of the runs' output, and is not "
+                "a folder; move it aside."
+            )
         for run_id in self._store.run_ids_in(RunStatus.RUNNING):
             run = self._store.run(run_id)
             if run is None:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uniflow import durations, paths
-from uniflow.errors import ConfigError, DurationError
+from uniflow.errors import ConfigError, DurationError, shorten
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -261,9 +261,13 @@ def _resolve() -> tuple[Settings, dict[str, str]]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    # The file as TOML, or nothing when there is none.
+    # The file as TOML, or nothing when there is none. It decides where the daemon
+    # listens and for whom, so one that another user owns is refused; it may be a
+    # link (dotfile managers make those) to a file of the user's.
+    paths.keep_private(path.parent, link_ok=True)
+    paths.keep_private(path, link_ok=True)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(paths.read_small(path).decode("utf-8"))
     except FileNotFoundError:
         return {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -450,8 +454,12 @@ def _check(key: str, value: Any, subject: str, path: Path | None = None) -> Any:
     # was given: "daemon.port in <path>", "UNIFLOW_DAEMON_PORT" or "daemon.port".
     name = _name(key)
     if name == "host":
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{subject} must be a non-empty string.", path=path)
+        if not isinstance(value, str) or not _is_address(value):
+            raise ConfigError(
+                f"{subject} must be an IP address or a host name, such as "
+                f"127.0.0.1; got {_shown(value)}.",
+                path=path,
+            )
         return value
     if name == "allow_remote":
         if not isinstance(value, bool):
@@ -460,18 +468,21 @@ def _check(key: str, value: Any, subject: str, path: Path | None = None) -> Any:
             )
         return value
     if name == "allowed_hosts":
-        if not isinstance(value, list) or not all(
-            isinstance(h, str) and h and h.isprintable() and " " not in h for h in value
+        if isinstance(value, list) and any(
+            isinstance(h, str) and ("*" in h or "?" in h) for h in value
         ):
             raise ConfigError(
-                f"{subject} must be a list of host names, such as "
-                f'["uniflow.internal"]; got {value!r}.',
+                f"{subject} takes exact host names, not patterns: each name the "
+                'daemon is reached by, such as ["uniflow.internal"]; got '
+                f"{_shown(value)}.",
                 path=path,
             )
-        if any(mark in h for h in value for mark in "*?"):
+        if not isinstance(value, list) or not all(
+            isinstance(h, str) and _is_address(h) for h in value
+        ):
             raise ConfigError(
-                f"{subject} takes exact host names, not patterns: each name the "
-                f'daemon is reached by, such as ["uniflow.internal"]; got {value!r}.',
+                f"{subject} must be a list of host names or IP addresses, such as "
+                f'["uniflow.internal"]; got {_shown(value)}.',
                 path=path,
             )
         return tuple(h.lower() for h in value)
@@ -486,6 +497,36 @@ def _check(key: str, value: Any, subject: str, path: Path | None = None) -> Any:
     ):
         raise ConfigError(f"{subject} must be {expected}; got {value!r}.", path=path)
     return value
+
+
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?",
+    re.ASCII,
+)
+
+
+def _is_address(text: str) -> bool:
+    # An IP address (IPv6 with or without brackets) or a host name made of
+    # letters, digits and hyphens; dotted numbers must be a real IPv4 address.
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+        return True
+    except ValueError:
+        pass
+    if re.fullmatch(r"[0-9.]+", text):
+        return False  # such as 999.1.1.1
+    # No underscore: a token's secret (uf_…) can never pass for a name.
+    return bool(_HOST_NAME.fullmatch(text))
+
+
+def _shown(value: Any) -> str:
+    # A refused value as the message shows it: never a token's secret, never long.
+    from uniflow.tokens import mask_secrets
+
+    return shorten(mask_secrets(repr(value)), 120)
 
 
 def _duration(key: str, value: Any, subject: str, path: Path | None) -> str:

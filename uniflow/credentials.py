@@ -409,9 +409,6 @@ def _timeout() -> float:
     return seconds
 
 
-_MOST_FILE_BYTES = 1 << 20
-
-
 def _read_file() -> dict[str, str]:
     """Return the fallback file's map of server URL to token (empty if none)."""
     path = paths.credentials_file()
@@ -423,24 +420,19 @@ def _read_file() -> dict[str, str]:
             f"The credential file {exc} Or set {TOKEN_ENV} instead."
         ) from None
     try:
-        data = paths.read_bounded(path, _MOST_FILE_BYTES)
+        data = paths.read_small(path)
     except FileNotFoundError:
         return {}
+    except paths.NotASmallFile as exc:
+        raise CredentialError(
+            f"The credential file {str(path)!r} is {exc.strerror}; delete it and "
+            "store the token again."
+        ) from None
     except OSError as exc:
         raise CredentialError(
             f"Cannot read the credential file {str(path)!r} ({exc.strerror}); "
             "check its owner and permissions, or delete it and store the token again."
         ) from exc
-    if data is None:
-        raise CredentialError(
-            f"The credential file {str(path)!r} is not a regular file; delete it "
-            "and store the token again."
-        )
-    if len(data) > _MOST_FILE_BYTES:
-        raise CredentialError(
-            f"The credential file {str(path)!r} is over 1 MiB, far more than tokens "
-            "take; delete it and store the token again."
-        )
     text = data.decode("utf-8", errors="replace")
 
     try:

@@ -70,7 +70,7 @@ def lock_holder() -> int | None:
     if not lock_held():
         return None
     try:
-        return int((paths.home() / LOCK_NAME).read_text().strip())
+        return int(paths.read_small(paths.home() / LOCK_NAME, 64).strip())
     except (OSError, ValueError):
         return None
 
@@ -95,7 +95,7 @@ def pid_alive(pid: int) -> bool:
 def read_state() -> DaemonState | None:
     """Return the recorded daemon, or None when there is no readable record."""
     try:
-        data = json.loads(paths.daemon_state().read_text(encoding="utf-8"))
+        data = json.loads(paths.read_small(paths.daemon_state(), 64 * 1024))
         return DaemonState(
             int(data["pid"]),
             str(data["url"]),

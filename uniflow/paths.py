@@ -82,23 +82,36 @@ def keep_private(path: Path, *, link_ok: bool = False) -> None:
         path.chmod(0o700 if stat.S_ISDIR(info.st_mode) else 0o600)
 
 
-def read_bounded(path: Path, most: int) -> bytes | None:
-    """Return up to ``most + 1`` bytes of a regular file; None for anything else.
+ONE_MIB = 1 << 20
+
+
+class NotASmallFile(OSError):
+    """A file UniFlow reads is not a regular file, or is too long to be one of its
+    own; ``strerror`` says which, in words that follow "is"."""
+
+
+def read_small(path: Path, most: int = ONE_MIB) -> bytes:
+    """Return the whole of a small regular file.
 
     Neither a FIFO without a writer nor an endless device can hang the caller: the
-    file is opened without blocking and only read when it is a regular file. One
-    byte past ``most`` tells the caller the file is too long.
+    file is opened without blocking and read only when it is a regular file, and
+    at most one byte past ``most`` is read.
 
     Raises:
+        NotASmallFile: It is no regular file, or longer than ``most`` bytes.
         OSError: It cannot be opened or read (FileNotFoundError when missing).
     """
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return os.read(fd, most + 1)
+            raise NotASmallFile(0, "not a regular file", str(path))
+        data = os.read(fd, most + 1)
     finally:
         os.close(fd)
+    if len(data) > most:
+        size = "1 MiB" if most == ONE_MIB else f"{most} bytes"
+        raise NotASmallFile(0, f"over {size}, far more than it should hold", str(path))
+    return data
 
 
 def database() -> Path:

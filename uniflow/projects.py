@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from uniflow.store import Store
 
 CONFIG_NAME = "uniflow.toml"
-_MOST_CONFIG_BYTES = 1 << 20
 DEFAULT_PROJECT = "default"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -128,22 +127,22 @@ def load(root: Path) -> Project:
     try:
         # Bounded and without blocking: a FIFO in its place would hang the daemon's
         # request that registers the project.
-        raw = paths.read_bounded(path, _MOST_CONFIG_BYTES)
+        raw = paths.read_small(path)
     except FileNotFoundError:
         raise ConfigError(
             f"No {CONFIG_NAME} in {root}; a project folder needs one.", path=path
+        ) from None
+    except paths.NotASmallFile as exc:
+        raise ConfigError(
+            f"{path} is {exc.strerror}; it must be a regular file of at most 1 MiB "
+            "holding the project's settings.",
+            path=path,
         ) from None
     except OSError as exc:
         raise ConfigError(
             f"{path} cannot be read ({exc.strerror}); check its permissions.",
             path=path,
         ) from None
-    if raw is None or len(raw) > _MOST_CONFIG_BYTES:
-        raise ConfigError(
-            f"{path} must be a regular file of at most 1 MiB; put the project's "
-            "settings in a plain file there.",
-            path=path,
-        )
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -101,6 +101,10 @@ def test_get_as_json_gives_one_record(cli):
         (("set", "tokens.max_lifetime", "1 year"), "a duration such as '45s'"),
         (("set", "tokens.default_lifetime", "2y"), "a duration such as '45s'"),
         (("set", "tokens.default_lifetime", "400d"), "longer than tokens.max_life"),
+        (("set", "daemon.host", "not a host!"), "an IP address or a host name"),
+        (("set", "daemon.host", "999.1.1.1"), "an IP address or a host name"),
+        (("set", "daemon.allowed_hosts", "a_b.example"), "host names or IP addr"),
+        (("set", "daemon.allowed_hosts", "uf_" + "x" * 36), "a secret, not shown"),
     ],
 )
 def test_refusals_leave_the_file_unchanged(cli, config_file, args, says):

@@ -204,3 +204,30 @@ def test_start_refuses_a_log_that_is_a_link(cli, tmp_path):
     assert victim.read_text() == "untouched\n"
     assert victim.stat().st_mode & 0o777 == 0o644
     assert cli.state() is None
+
+
+@pytest.mark.parametrize("name", ["daemon.log", "daemon.json"])
+def test_a_fifo_in_the_data_folder_hangs_nothing(cli, name):
+    os.mkfifo(cli.home / name)
+
+    status = cli("daemon", "status")
+    started = cli("daemon", "start", "--port", "0")
+    try:
+        assert status.code == 3, status  # no daemon recorded
+        if name == "daemon.log":
+            assert started.code != 0, started
+            assert "daemon's log" in started.said and "remove" in started.said
+        else:
+            assert started.code == 0, started  # the record is written anew
+    finally:
+        cli("daemon", "stop")
+
+
+def test_start_refuses_runs_that_is_no_folder(cli):
+    (cli.home / "runs").write_text("not a folder\n")
+
+    started = cli("daemon", "start", "--port", "0")
+
+    assert started.code != 0, started
+    assert "is not a folder" in started.said
+    assert cli.state() is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from uniflow import config
@@ -305,3 +307,38 @@ def test_unset_of_an_absent_key_changes_nothing(clean_environ):
 def test_unset_refuses_an_unknown_key(clean_environ):
     with pytest.raises(ConfigError, match="the valid ones: daemon.host"):
         config.unset("daemon.threads")
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda path: os.mkfifo(path), "not a regular file"),
+        (lambda path: path.symlink_to("/dev/zero"), "not a regular file"),
+        (lambda path: path.write_bytes(b"#" * (2 << 20)), "over 1 MiB"),
+    ],
+    ids=["fifo", "link-to-dev-zero", "over-1-mib"],
+)
+def test_config_that_is_no_small_file_is_refused_at_once(clean_environ, make, says):
+    make(clean_environ / "config.toml")
+
+    # At once: neither a FIFO without a writer nor an endless device may hang it.
+    with pytest.raises(ConfigError, match=says):
+        config.load()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file away needs root")
+def test_config_of_another_user_is_refused(write, clean_environ):
+    # It decides where the daemon listens, and for whom.
+    write('[daemon]\nhost = "0.0.0.0"\nallow_remote = true\n')
+    os.chown(clean_environ / "config.toml", 65534, 65534)
+
+    with pytest.raises(ConfigError, match="belongs to another user"):
+        config.load()
+
+
+def test_config_left_open_is_closed(write, clean_environ):
+    write("[daemon]\nport = 9000\n")
+    (clean_environ / "config.toml").chmod(0o666)
+
+    assert config.load().port == 9000
+    assert (clean_environ / "config.toml").stat().st_mode & 0o777 == 0o600
