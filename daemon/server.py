@@ -212,13 +212,23 @@ def _serve_until(
         )
 
 
+class _MaskingFormatter(logging.Formatter):
+    """Masks whatever looks like a token's secret in each line, tracebacks
+    included: a name, path or value quoted in a message may hold one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from uniflow.tokens import mask_secrets
+
+        return mask_secrets(super().format(record))
+
+
 def _configure_logging() -> None:
     root = logging.getLogger()
     if root.handlers:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root.addHandler(handler)
     root.setLevel(logging.INFO)

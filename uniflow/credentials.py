@@ -37,7 +37,7 @@ _DEFAULT_TIMEOUT = 3.0
 _QUIET_TIMEOUT = 1.0
 _SHOWN_HEAD = 6
 _SHOWN_TAIL = 4
-_MASKABLE_LENGTH = 20
+_MASKABLE_LENGTH = 32  # 10 of them shown: under a third of a secret
 
 logger = logging.getLogger(__name__)
 

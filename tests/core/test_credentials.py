@@ -254,6 +254,8 @@ def test_masked_hides_the_secret(secret: str) -> None:
 
 def test_masked_keeps_both_ends() -> None:
     assert credentials.Credential(SECRET, "test").masked() == "uf_3kQ…J0sA"
+    # Cut short, ten characters would be half of it.
+    assert credentials.Credential(SECRET[:20], "test").masked() == "********"
 
 
 def test_repr_hides_the_secret() -> None:

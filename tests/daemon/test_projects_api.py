@@ -195,3 +195,18 @@ def test_path_holding_a_secret_gets_422_unquoted(admin, tmp_path, problem):
     assert "holds a token's secret" in body["detail"]
     assert secret not in answer.text
     assert secret not in admin.get("/api/v1/projects").text
+
+
+def test_log_masks_what_looks_like_a_secret(admin, daemon, tmp_path):
+    # A mistyped secret (its checksum wrong) is a valid name, but the log, which
+    # anyone debugging reads and pastes, shows it masked.
+    name = "uf_" + "Ab1" * 12
+    folder = make_project(tmp_path / "typo", name)
+
+    answer = admin.post("/api/v1/projects", json={"name": name, "path": str(folder)})
+
+    assert answer.status_code == 201, answer.text
+    log = (daemon.home / "daemon.log").read_text(encoding="utf-8")
+    assert "uf_…(a secret, not shown) registered" in log
+    assert name not in log
+    admin.delete(f"/api/v1/projects/{name}")
