@@ -14,13 +14,13 @@ import socket
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 
-from uniflow import audit, config, credentials, paths, servers, tokens
+from uniflow import audit, config, credentials, daemon_state, paths, servers, tokens
 from uniflow.audit import Action
 from uniflow.cli import daemon_control
 from uniflow.cli.locks import exclusive
@@ -132,7 +132,7 @@ def provision_token(
                     target=token.token_id,
                 )
         now = datetime.now(UTC)
-        expires_at, lifetime = tokens.expiry(config.load().token_policy(), now=now)
+        expires_at, lifetime = tokens.expiry(_daemons_policy(), now=now)
         token, secret = tokens.issue(
             store, name, Role.ADMIN, expires_at=expires_at, lifetime=lifetime, now=now
         )
@@ -152,6 +152,20 @@ def provision_token(
             style="yellow",
         )
     session.credential = credentials.Credential(secret, stored.location)
+
+
+def _daemons_policy() -> tokens.Policy:
+    """The running local daemon's token rules, which its start's environment may
+    have set; the config's when no daemon recorded them."""
+    settings = config.load()
+    state = daemon_state.read_state()
+    if state is not None and state.default_lifetime is not None:
+        settings = replace(
+            settings,
+            default_lifetime=state.default_lifetime,
+            max_lifetime=state.max_lifetime or "",
+        )
+    return settings.token_policy()
 
 
 def _refuse_over_a_rotation(

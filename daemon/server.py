@@ -142,6 +142,8 @@ def _serve(host: str, port: int, options: dict[str, Any]) -> None:
         timestamp(),
         stop_grace=settings.stop_grace,
         cancel_grace=settings.cancel_grace,
+        default_lifetime=settings.default_lifetime,
+        max_lifetime=settings.max_lifetime,
     )
 
     supervisor.start()

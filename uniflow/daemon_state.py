@@ -30,6 +30,12 @@ class DaemonState:
     written before daemons kept it."""
     cancel_grace: int | None = None
     """Seconds from SIGTERM to SIGKILL when it cancels a run."""
+    default_lifetime: str | None = None
+    """The lifetime of its new tokens, such as ``90d``; None in older records."""
+    max_lifetime: str | None = None
+    """Its cap on token lifetimes, ``""`` for none; None in older records. The CLI
+    makes its own token by the daemon's rules, which may come from variables the
+    CLI's own environment lacks."""
 
     def alive(self) -> bool:
         """Whether the recorded daemon still runs: its process lives and holds the
@@ -102,9 +108,15 @@ def read_state() -> DaemonState | None:
             str(data["started_at"]),
             _seconds(data.get("stop_grace")),
             _seconds(data.get("cancel_grace")),
+            _text(data.get("default_lifetime")),
+            _text(data.get("max_lifetime")),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _seconds(value: object) -> int | None:

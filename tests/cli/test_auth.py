@@ -542,3 +542,16 @@ def test_clis_token_rotated_by_another_is_not_replaced_unasked(cli):
     assert cli("logout").code == 0
     assert cli("runs", "list").code == 0
     assert not _works(url, new)
+
+
+def test_clis_own_token_follows_the_daemons_lifetime_cap(cli):
+    # The cap is set only where the daemon started, not in config.toml.
+    started = cli("daemon", "start", "--port", "0", UNIFLOW_TOKENS_MAX_LIFETIME="30d")
+    assert started.code == 0, started
+    try:
+        [own] = _own_tokens(cli)
+    finally:
+        cli("daemon", "stop")
+
+    lifetime = _time(own["expires_at"]) - _time(own["created_at"])
+    assert lifetime == timedelta(days=30)
