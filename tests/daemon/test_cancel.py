@@ -97,8 +97,13 @@ def test_run_cancelled_as_queued_never_starts(one_slot):
         for _ in range(10):
             run_id = trigger(client, "hello")
             answer = client.post(f"/api/v1/runs/{run_id}/cancel")
-            assert answer.status_code in (200, 202), answer.text
+            # On a busy machine the short run may even end before the cancel
+            # arrives; then it is a 409 naming its end, and nothing to check here.
+            assert answer.status_code in (200, 202, 409), answer.text
             run = admin.wait_for_run(run_id, timeout=30, interval=0.05)
+            if answer.status_code == 409:
+                assert answer.json()["run_status"] == run["status"] == "success"
+                continue
 
             assert run["status"] in ("cancelled", "success")
             if answer.status_code == 200:
