@@ -13,7 +13,6 @@ import getpass
 import socket
 import threading
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,6 +29,7 @@ from uniflow.errors import (
     AuthenticationError,
     CredentialError,
     DaemonNotRunning,
+    UniFlowError,
 )
 from uniflow.tokens import Role
 
@@ -253,10 +253,11 @@ def rotate(
 ) -> Rotation:
     """Rotate a token; when it is the session's own, keep the new secret in place.
 
-    Against the local daemon, the rotation and the keeping of the new secret hold
-    the provisioning lock: a request of this user that sees the old secret refused
-    in between (another CLI, a TUI worker) waits and then takes the new secret,
-    instead of provisioning a token and revoking this one, whose name it shares.
+    The rotation and the keeping of the new secret hold the provisioning lock: a
+    request of this user that sees the old secret refused in between (another CLI,
+    a TUI worker) waits and then takes the new secret, instead of provisioning a
+    token and revoking this one, whose name it shares; and of two commands
+    rotating the kept token at once, the second does nothing.
     """
     own = call(session, errors, lambda c: c.own_token())["token_id"] == token_id
     credential = session.credential
@@ -276,7 +277,18 @@ def rotate(
             return Rotation(token, own, None, not_kept=exc)
         return Rotation(token, own, None, also_kept_in=also)
 
-    with exclusive("provision") if session.local else nullcontext(), session.rotating:
+    # The lock, also for another server: two of this user's commands rotating the
+    # same kept token must not interleave their reads and writes of it.
+    with exclusive("provision"), session.rotating:
+        kept = credentials.get(session.url)
+        if credential.source != "memory" and (
+            kept is None or kept.secret != credential.secret
+        ):
+            raise UniFlowError(
+                "The token kept for this server changed while this command waited "
+                "(another command rotated or replaced it); nothing was rotated. Run "
+                "the command again if it is still needed."
+            )
         try:
             # First make sure the new secret can be kept: once rotated, the old one
             # no longer works, and the new one would live on the screen only.

@@ -555,3 +555,29 @@ def test_clis_own_token_follows_the_daemons_lifetime_cap(cli):
 
     lifetime = _time(own["expires_at"]) - _time(own["created_at"])
     assert lifetime == timedelta(days=30)
+
+
+def test_parallel_rotations_of_the_clis_token_keep_one_that_works(cli):
+    (cli.home / "config.toml").write_text("[daemon]\nport = 0\n")
+    [own] = _own_tokens(cli)
+
+    rotations = [
+        subprocess.Popen(
+            [*cli_command(), "token", "rotate", "--token-id", own["token_id"]],
+            env=cli.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    outcomes = [p.communicate(timeout=60) for p in rotations]
+    codes = [p.returncode for p in rotations]
+
+    # One rotates; the others find the token changed or rotated, and say so.
+    assert codes.count(0) == 1, outcomes
+    listed = cli("runs", "list")
+    assert listed.code == 0, listed
+    active = [t for t in _own_tokens(cli) if t["state"] == "active"]
+    assert len(active) == 1 and active[0]["token_id"] != own["token_id"]
