@@ -168,8 +168,18 @@ def test_default_expiry_is_90_days(admin):
     assert expires - created == timedelta(days=90)
 
 
-def test_token_name_holding_a_secret_gets_422_unquoted(admin, problem):
-    secret = tokens.new_secret()
+@pytest.mark.parametrize(
+    "piece",
+    [
+        lambda s: s,
+        lambda s: f"m-{s[3:]}",  # without its uf_
+        lambda s: f"ci-{s[:30]}",  # cut short
+        lambda s: s[:20],
+    ],
+    ids=["whole", "without-prefix", "cut-to-30", "cut-to-20"],
+)
+def test_token_name_holding_a_secret_gets_422_unquoted(admin, problem, piece):
+    secret = piece(tokens.new_secret())
 
     answer = admin.post("/api/v1/tokens", json={"name": secret, "role": "viewer"})
 
