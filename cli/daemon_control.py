@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -184,4 +185,8 @@ def _log_tail() -> str:
     finally:
         os.close(fd)
     tail = [line for line in text.strip().splitlines() if line.strip()][-1:]
-    return tail[0] if tail else "no log"
+    # Without the log's own time, level and logger: the message is what matters.
+    return _LOG_PREFIX.sub("", tail[0]) if tail else "no log"
+
+
+_LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ [\w.]+: ")

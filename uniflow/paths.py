@@ -74,8 +74,9 @@ def keep_private(path: Path, *, link_ok: bool = False) -> None:
     if info.st_uid != os.getuid():
         raise ConfigError(
             f"{str(path)!r} belongs to another user (uid {info.st_uid}), who could "
-            "change what UniFlow keeps there; use a data folder of your own (set "
-            f"{HOME_ENV}), or take it over with chown.",
+            "change what UniFlow reads there; UniFlow uses only files and folders "
+            "of your own: take it over with chown, or move it aside (for the data "
+            f"folder, set {HOME_ENV} to one of yours).",
             path=path,
         )
     if info.st_mode & 0o077:
