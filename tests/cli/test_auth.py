@@ -288,27 +288,26 @@ def test_own_rotation_shows_the_secret_a_keyring_refuses(
     assert not _works(cli_daemon.url, made["secret"])
 
 
+def _rotate_with(cli, token_id, secret):
+    """Rotate a token with ``secret`` in UNIFLOW_TOKEN; return the new secret."""
+    done = cli(
+        "token", "rotate", "--token-id", token_id, "-o", "json", UNIFLOW_TOKEN=secret
+    )
+    assert done.code == 0, done
+    return json.loads(done.out)["secret"]
+
+
 def test_rotating_the_env_token_replaces_its_kept_copy(cli):
     (cli.home / "config.toml").write_text("[daemon]\nport = 0\n")
     [own] = _own_tokens(cli)
     kept = json.loads((cli.home / "credentials.json").read_text())
     [(url, old)] = kept.items()
 
-    done = cli(
-        "token",
-        "rotate",
-        "--token-id",
-        own["token_id"],
-        "-o",
-        "json",
-        UNIFLOW_TOKEN=old,
-    )
-    new = json.loads(done.out)["secret"]
+    new = _rotate_with(cli, own["token_id"], old)
     # Without UNIFLOW_TOKEN now: the kept copy is the new secret, so nothing is
     # made again and the new token stays.
     after = _own_tokens(cli)
 
-    assert done.code == 0, done
     assert json.loads((cli.home / "credentials.json").read_text()) == {url: new}
     assert [t["state"] for t in after if t["token_id"] != own["token_id"]] == ["active"]
     assert _works(url, new)
@@ -519,16 +518,7 @@ def test_clis_token_rotated_by_another_is_not_replaced_unasked(cli):
             "token", "create", "--name", "other-admin", "--role", "admin", "-o", "json"
         ).out
     )["secret"]
-    rotated = cli(
-        "token",
-        "rotate",
-        "--token-id",
-        own["token_id"],
-        "-o",
-        "json",
-        UNIFLOW_TOKEN=other,
-    )
-    new = json.loads(rotated.out)["secret"]
+    new = _rotate_with(cli, own["token_id"], other)
 
     # The CLI still holds the old secret; making itself a token would revoke the
     # one just handed out, so it says what to do instead.
