@@ -466,7 +466,7 @@ class Client:
                 is taken), 422 (a bad role, project or expiry).
         """
         if project is not None:
-            _refuse_secret(project, "project name", "", whole=True)
+            _refuse_secret(project, "project name", "")
         body: dict[str, Any] = {"name": name, "role": role}
         options = {
             "project": project,
@@ -764,9 +764,9 @@ def _refuse_secret(value: str, what: str, hint: str, *, whole: bool = True) -> N
     Raises:
         RequestError: ``value`` holds a secret.
     """
-    from uniflow.tokens import holds_secret, mask_secrets
+    from uniflow.tokens import holds_secret, looks_like_secret
 
-    if holds_secret(value) if whole else mask_secrets(value) != value:
+    if (holds_secret if whole else looks_like_secret)(value):
         raise RequestError(
             f"The {what} given holds a token's secret, which is never sent as "
             f"one{hint}. Nothing was sent; if the secret was pasted anywhere public, "

@@ -671,16 +671,12 @@ class SQLiteStore:
     def run_ids_in(self, status: RunStatus, project: str | None = None) -> list[str]:
         """Return the ids of the runs in ``status``, oldest first; only those of
         ``project`` when it is given."""
-        if project is None:
-            rows = self._db.execute(
-                "SELECT run_id FROM runs WHERE status = ? ORDER BY seq",
-                (status.value,),
-            )
-        else:
-            rows = self._db.execute(
-                "SELECT run_id FROM runs WHERE status = ? AND project = ? ORDER BY seq",
-                (status.value, project),
-            )
+        where, args = "status = ?", [status.value]
+        if project is not None:
+            where, args = f"{where} AND project = ?", [*args, project]
+        rows = self._db.execute(
+            f"SELECT run_id FROM runs WHERE {where} ORDER BY seq", args
+        )
         return [row["run_id"] for row in rows]
 
     def close_steps(self, run_id: str, state: str, at: str) -> None:
