@@ -8,6 +8,8 @@ run writes until it ends.
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -167,16 +169,42 @@ def _never() -> bool:
 
 
 def _size(log: Path) -> int:
+    fd = _open(log)
+    if fd is None:
+        return 0
     try:
-        return log.stat().st_size
-    except FileNotFoundError:
-        return 0  # a queued run has written nothing yet
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
 
 
 def _read(log: Path, offset: int, most: int) -> bytes:
-    try:
-        with open(log, "rb") as f:
-            f.seek(offset)
-            return f.read(most)
-    except FileNotFoundError:
+    fd = _open(log)
+    if fd is None:
         return b""
+    try:
+        return os.pread(fd, most, offset)
+    finally:
+        os.close(fd)
+
+
+def _open(log: Path) -> int | None:
+    """Open a run's output for reading, or return None when it has none.
+
+    A run writes into its own folder, so its pipeline could put something else in
+    place of the output: a FIFO, which would block this thread and in time the
+    whole daemon, or a link to another file, the credential file say. Only a
+    regular file of its own counts; anything else is no output. A queued run has
+    none yet either.
+    """
+    folder = log.parent
+    try:
+        if not stat.S_ISDIR(folder.lstat().st_mode):
+            return None
+        fd = os.open(log, os.O_RDONLY | os.O_NONBLOCK | paths.NO_FOLLOW)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd

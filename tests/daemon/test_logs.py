@@ -122,6 +122,34 @@ def test_follow_of_an_ended_run_sends_all(daemon, operator, operator_secret, wai
     assert followed == 3000 * 1024
 
 
+@pytest.mark.parametrize("planted", ["fifo", "link"])
+def test_output_replaced_by_the_run_is_no_output(daemon, operator, wait_run, planted):
+    # A pipeline writes into its run's folder, so it could put a FIFO (which would
+    # block a daemon thread on every read) or a link to the credential file (which
+    # a viewer would then read) where its output was.
+    run_id = trigger(operator, "hello", name="planted", times=1)
+    wait_run(run_id)
+    output = daemon.home / "runs" / run_id / "output.log"
+    output.unlink()
+    if planted == "fifo":
+        os.mkfifo(output)
+    else:
+        secret_file = daemon.home / "planted-secret"
+        secret_file.write_text("uf_not-for-viewers\n")
+        output.symlink_to(secret_file)
+
+    polled = operator.get(f"/api/v1/runs/{run_id}/logs", timeout=10)
+    followed = operator.get(
+        f"/api/v1/runs/{run_id}/logs", params={"follow": "true"}, timeout=10
+    )
+
+    for answer in (polled, followed):
+        assert answer.status_code == 200, answer.text
+        assert answer.content == b""
+    assert polled.headers["X-Next-Offset"] == "0"
+    assert operator.get("/healthz", timeout=10).status_code == 200
+
+
 def held_by(pid):
     """Return the threads and the open files (by what they point to) of ``pid``."""
     fds = Path(f"/proc/{pid}/fd")
