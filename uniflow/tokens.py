@@ -232,13 +232,8 @@ def holds_secret(text: str) -> bool:
     not taken for one. Any 36 letters and digits whose last 6 are the checksum of
     the 30 before count, ``uf_`` or not: by chance, one text in 57 billion.
     """
-    body = _RANDOM_LENGTH + _CHECKSUM_LENGTH
-    for run in _ALNUM_RUN.finditer(text):
-        found = run.group()
-        for start in range(len(found) - body + 1):
-            window = found[start : start + body]
-            if _checksum(window[:_RANDOM_LENGTH]) == window[_RANDOM_LENGTH:]:
-                return True
+    if any(_has_checksum(run.group()) for run in _ALNUM_RUN.finditer(text)):
+        return True
     start = text.find(SECRET_PREFIX)
     while start >= 0:
         if _LEGACY_SECRET.fullmatch(text[start : start + _LEGACY_LENGTH]):
@@ -247,15 +242,32 @@ def holds_secret(text: str) -> bool:
     return False
 
 
+def _has_checksum(letters_and_digits: str) -> bool:
+    """Whether 36 of these in a row end in the checksum of the 30 before."""
+    body = _RANDOM_LENGTH + _CHECKSUM_LENGTH
+    for start in range(len(letters_and_digits) - body + 1):
+        window = letters_and_digits[start : start + body]
+        if _checksum(window[:_RANDOM_LENGTH]) == window[_RANDOM_LENGTH:]:
+            return True
+    return False
+
+
 def looks_like_secret(text: str) -> bool:
     """Whether ``text`` holds a secret or a piece of one long enough to matter:
-    what :func:`holds_secret` finds, or ``uf_`` and 8 or more characters."""
-    return holds_secret(text) or mask_secrets(text) != text
+    what :func:`mask_secrets` masks."""
+    return mask_secrets(text) != text
+
+
+_MASK = "uf_…(a secret, not shown)"
 
 
 def mask_secrets(text: str) -> str:
-    """Return ``text`` with whatever looks like a token's secret masked."""
-    return _SECRET_LIKE.sub("uf_…(a secret, not shown)", text)
+    """Return ``text`` with whatever looks like a token's secret masked: ``uf_``
+    and 8 or more characters, or a whole secret's 36 without its ``uf_``."""
+    text = _SECRET_LIKE.sub(_MASK, text)
+    return _ALNUM_RUN.sub(
+        lambda run: _MASK if _has_checksum(run.group()) else run.group(), text
+    )
 
 
 def new_token_id() -> str:

@@ -439,3 +439,12 @@ def test_holds_secret_finds_whole_secrets_only():
         "uf_" + "a" * 40,
     ):
         assert not tokens.holds_secret(text), text
+
+
+def test_a_whole_secret_without_its_prefix_is_masked_too():
+    secret = tokens.new_secret()
+
+    masked = tokens.mask_secrets(f"No project {secret[3:]!r}; try another")
+
+    assert secret[3:] not in masked and "a secret, not shown" in masked
+    assert tokens.mask_secrets("run_0123456789abcdef") == "run_0123456789abcdef"

@@ -406,3 +406,17 @@ def test_secret_given_as_an_id_is_never_quoted_back(daemon, api, admin, problem)
     targets = [event["target"] or "" for event in events["items"]]
     assert any("a secret, not shown" in target for target in targets), targets
     assert not [t for t in targets if secret[3:15] in t or "\n" in t or "\x1b" in t]
+
+
+def test_secret_without_its_prefix_is_never_quoted_back(daemon, admin, problem):
+    body = daemon.token("viewer")[3:]  # as if cut when pasted
+
+    answers = [
+        admin.get(f"/api/v1/runs/run_{body}"),
+        admin.get("/api/v1/pipelines", params={"project": body}),
+        admin.post("/api/v1/runs", json={"pipeline_name": body}),
+    ]
+
+    for answer in answers:
+        assert answer.status_code in (404, 422), answer.text
+        assert body not in answer.text
